@@ -1,0 +1,95 @@
+"""The app's settings: ``IMAGES_APP = {...}`` in Django settings, read through ``app_settings``.
+
+Values are looked up on every access (after a cache that ``setting_changed`` clears), so
+``override_settings(IMAGES_APP=...)`` works in tests, DRF-style.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+MiB = 1024 * 1024
+
+DEFAULTS = {
+    # Alias in settings.STORAGES for every file the app writes; "default" if the alias is absent.
+    "STORAGE": "images",
+    # Storage keys: <KEY_PREFIX>/<owner id>/<type>/<random token>/<name>.<ext>
+    "KEY_PREFIX": "uploads",
+    # Named renditions: "max-WxH" fits inside the box, keeps the aspect ratio, never upscales.
+    # "|format-auto" (JPEG when opaque, PNG with transparency) / jpeg / png / webp; "|quality-85".
+    "RENDITIONS": {
+        "thumb": "max-150x150",
+        "thumb_retina": "max-300x300",
+        "ipad": "max-1024x1024",
+        "ipad_retina": "max-2048x2048",
+        "ebay": "max-1600x1600",
+    },
+    # Names that answer with another rendition's URL (the legacy "image" is the iPad one).
+    "ALIASES": {"image": "ipad"},
+    # "auto" (libvips where it imports, else Pillow), "vips" or "pillow".
+    "ENGINE": "auto",
+    # Upload formats, by Pillow's names; sniffed from the bytes, never from the filename.
+    "FORMATS": ["JPEG", "PNG", "GIF", "WEBP"],
+    "MAX_BYTES": 20 * MiB,  # per file: a 400 field error above it
+    "MAX_PIXELS": 60_000_000,  # width x height x frames, from the header: a 400 above it
+    "MAX_FRAMES": 1000,  # animation frames
+    "MAX_REQUEST_BYTES": 32 * MiB,  # a whole request body above it: 413
+    # Versions <= this answer with negative ids (the legacy bug); None turns the bug off.
+    "NEGATIVE_ID_MAX_VERSION": 7,
+    # X-Api-Version: accepted range, and what a request without the header gets.
+    "MIN_VERSION": 1,
+    "MAX_VERSION": 12,
+    "DEFAULT_VERSION": 12,
+    # Paths on which every error, Django's own 404/500 included, answers with the envelope.
+    "API_PATH_PREFIXES": ["/api/"],
+    # DRF throttle rate for uploads per user ("120/min"); None: no throttling.
+    "UPLOAD_RATE": "120/min",
+    # Threads writing one upload's files to storage at once.
+    "WRITE_THREADS": 4,
+}
+
+
+class AppSettings:
+    """Attribute access to IMAGES_APP with the defaults above filled in."""
+
+    def __init__(self, defaults: dict):
+        self.defaults = defaults
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict:
+        if not hasattr(self, "_user_settings"):
+            self._user_settings = getattr(settings, "IMAGES_APP", {})
+            unknown = sorted(set(self._user_settings) - set(self.defaults))
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"Unknown key(s) in settings.IMAGES_APP: {', '.join(unknown)}. "
+                    f"Known keys: {', '.join(sorted(self.defaults))}."
+                )
+        return self._user_settings
+
+    def __getattr__(self, name: str):
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid images_app setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            delattr(self, "_user_settings")
+
+
+app_settings = AppSettings(DEFAULTS)
+
+
+def _reload(*, setting: str, **kwargs) -> None:
+    if setting == "IMAGES_APP":
+        app_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,97 @@
+"""The legacy error envelope, around DRF's own exception handling.
+
+    {"error": {"fields": {...}, "description": "...", "key": "common.<code>"}}
+"""
+
+import logging
+
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .renderers import dumps
+from .storage import StorageFailure
+
+logger = logging.getLogger(__name__)
+
+SERIALIZER_ERROR = "Serialization error"
+
+
+class InvalidVersion(exceptions.NotAcceptable):
+    default_detail = "Unsupported X-Api-Version."
+    default_code = "invalid_version"
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the server accepts."
+    default_code = "request_too_large"
+
+
+class StorageUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Image storage is unavailable; nothing was kept. Try again shortly."
+    default_code = "storage_unavailable"
+
+
+class ServerError(exceptions.APIException):
+    default_code = "server_error"
+
+
+# DRF codes whose legacy key differs.
+_KEYS = {
+    "authentication_failed": "not_authenticated",
+    "invalid": "serializer_error",
+    "error": "server_error",
+}
+
+
+def envelope(key: str, description: str, fields: dict | None = None) -> dict:
+    return {"error": {"fields": fields or {}, "description": description, "key": f"common.{key}"}}
+
+
+def translate(exc: Exception) -> Exception:
+    """Django's and our own exceptions, as the DRF exceptions that stand for them."""
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        return exceptions.ParseError(f"{exc} Send one image per request.")
+    if isinstance(exc, SuspiciousOperation):
+        return exceptions.ParseError("The request was malformed.")
+    if isinstance(exc, StorageFailure):
+        logger.error("images_app: storage failed: %s", exc)
+        return StorageUnavailable()
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict):
+    """DRF's handler, then the envelope; anything DRF does not know is a 500 without a trace."""
+    exc = translate(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("images_app: unhandled error", exc_info=exc)
+        exc = ServerError()
+        response = drf_exception_handler(exc, context)
+    response.data = _body(exc)
+    return response
+
+
+def _body(exc: exceptions.APIException) -> dict:
+    code = exc.default_code
+    key = _KEYS.get(code, code)
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return envelope(key, SERIALIZER_ERROR, fields)
+    return envelope(key, str(exc.detail))
+
+
+def error_response(status_code: int, key: str, description: str) -> HttpResponse:
+    """The envelope outside DRF (Django's own 404/500 on API paths)."""
+    body = dumps(envelope(key, description))
+    return HttpResponse(body, status=status_code, content_type="application/json")

@@ -1,0 +1,88 @@
+"""The Image model: a row per upload, its files in the configured storage."""
+
+from django.conf import settings
+from django.db import models
+
+from .storage import get_storage
+
+
+class ImageType(models.IntegerChoices):
+    """What the image is for; the API answers with the index (product 0 … category 3)."""
+
+    PRODUCT = 0, "product"
+    ACCOUNT = 1, "account"
+    USER = 2, "user"
+    CATEGORY = 3, "category"
+
+
+class ImageManager(models.Manager):
+    def create_from_upload(self, *, owner, type: int, data: bytes) -> "Image":
+        """Render and store ``data``, then insert the row; raises InvalidImage or StorageFailure."""
+        image = self.model(owner=owner, type=type)
+        image.source = data
+        image.save(force_insert=True)
+        return image
+
+
+class Image(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images_app_images"
+    )
+    type = models.PositiveSmallIntegerField(choices=ImageType.choices, default=ImageType.PRODUCT)
+    # uploads/<owner>/<type>/<token>: every stored file of this image lives below it.
+    key_prefix = models.CharField(max_length=200, unique=True, editable=False)
+    original_key = models.CharField(max_length=255, editable=False)
+    format = models.CharField(max_length=16, editable=False)  # JPEG, PNG, GIF, WEBP
+    width = models.PositiveIntegerField(editable=False)  # as displayed (EXIF orientation applied)
+    height = models.PositiveIntegerField(editable=False)
+    bytes = models.PositiveBigIntegerField(editable=False)  # of the upload as sent
+    checksum = models.CharField(max_length=64, editable=False)  # sha256 of the upload as sent
+    # name -> {"key", "width", "height", "format", "bytes", "fingerprint"}
+    renditions = models.JSONField(default=dict, editable=False)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ImageManager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["owner", "-created"], name="images_app_owner_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} image {self.pk} of {self.owner}"
+
+    def save(self, *args, **kwargs):
+        """A new image with ``source`` set renders and stores its files before the row is written.
+
+        If the row cannot be written, the files just stored are removed again.
+        """
+        source = self.__dict__.pop("source", None)
+        if source is None:
+            return super().save(*args, **kwargs)
+        from .pipeline import discard, store
+
+        store(self, source)
+        try:
+            super().save(*args, **kwargs)
+        except BaseException:
+            discard(self.stored_keys())
+            raise
+
+    def stored_keys(self) -> list[str]:
+        """Every key this image owns in storage: the original and each rendition."""
+        keys = [entry["key"] for entry in self.renditions.values()]
+        return [self.original_key, *keys] if self.original_key else keys
+
+    def url(self, name: str) -> str:
+        """The storage URL of a rendition (``original`` included); may be relative."""
+        key = self.original_key if name == "original" else self.renditions[name]["key"]
+        return get_storage().url(key)
+
+
+class PendingDeletion(models.Model):
+    """A stored file whose row is gone; ``manage.py sweep_storage`` retries what is left."""
+
+    key = models.CharField(max_length=255, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key

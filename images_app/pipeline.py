@@ -1,0 +1,125 @@
+"""From upload bytes to stored files: inspect, render, write, all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from concurrent.futures import Future, wait
+
+from django.db import transaction
+
+from .conf import app_settings
+from .rendering import Output, SourceInfo, inspect_image, render, strip_location
+from .specs import ORIGINAL, rendition_specs
+from .storage import StorageFailure, delete, executor, get_storage, new_key_prefix, write
+
+logger = logging.getLogger(__name__)
+
+
+def inspect(data: bytes) -> SourceInfo:
+    """The upload's format and size from its header; raises InvalidImage if it is refused."""
+    return inspect_image(
+        data,
+        formats=app_settings.FORMATS,
+        max_pixels=app_settings.MAX_PIXELS,
+        max_frames=app_settings.MAX_FRAMES,
+    )
+
+
+def store(image, data: bytes) -> None:
+    """Render ``data`` and write every file of ``image``; on failure nothing stays stored.
+
+    Sets the image's file fields. Raises InvalidImage (bad upload) or StorageFailure.
+    """
+    info = inspect(data)
+    prefix = new_key_prefix(image.owner_id, image.get_type_display())
+    original = strip_location(data, info.format)
+    renditions = _render_and_write(data, prefix, original, info)
+    image.key_prefix = prefix
+    image.original_key = f"{prefix}/{ORIGINAL}.{info.extension}"
+    image.format, image.width, image.height = info.format, info.width, info.height
+    image.bytes, image.checksum = len(data), hashlib.sha256(data).hexdigest()
+    image.renditions = renditions
+
+
+def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInfo):
+    storage = get_storage()
+    specs = {spec.name: spec for spec in rendition_specs()}
+    keys = {ORIGINAL: f"{prefix}/{ORIGINAL}.{info.extension}"}
+    writes: dict[str, Future] = {}
+    pool = executor()
+    writes[ORIGINAL] = pool.submit(write, storage, keys[ORIGINAL], original, info.content_type)
+
+    def on_output(output: Output) -> None:
+        keys[output.name] = f"{prefix}/{output.name}.{output.extension}"
+        writes[output.name] = pool.submit(
+            write, storage, keys[output.name], output.data, output.content_type
+        )
+
+    try:
+        outputs = render(
+            data,
+            list(specs.values()),
+            formats=app_settings.FORMATS,
+            engine=app_settings.ENGINE,
+            on_output=on_output,
+        )
+    except BaseException:
+        wait(writes.values())
+        discard([keys[name] for name, future in writes.items() if not future.exception()])
+        raise
+    wait(writes.values())
+    failures = [future.exception() for future in writes.values() if future.exception()]
+    if failures:
+        discard([keys[name] for name, future in writes.items() if not future.exception()])
+        raise failures[0] if isinstance(failures[0], StorageFailure) else StorageFailure(
+            str(failures[0])
+        )
+    return {output.name: _describe(output, keys[output.name], specs) for output in outputs}
+
+
+def _describe(output: Output, key: str, specs: dict) -> dict:
+    return {
+        "key": key,
+        "width": output.width,
+        "height": output.height,
+        "format": output.format,
+        "bytes": len(output.data),
+        "fingerprint": specs[output.name].fingerprint,
+    }
+
+
+def discard(keys: Iterable[str]) -> None:
+    """Delete files that no row will reference; queue the ones storage would not delete."""
+    failed = delete(get_storage(), keys)
+    if failed:
+        queue_deletion(failed, purge=False)
+
+
+def queue_deletion(keys: Iterable[str], *, purge: bool = True) -> None:
+    """Record ``keys`` for deletion now, and delete them from storage once the transaction commits.
+
+    The queue outlives a storage outage: ``manage.py sweep_storage`` finishes what is left.
+    """
+    from .models import PendingDeletion
+
+    keys = list(keys)
+    PendingDeletion.objects.bulk_create(
+        [PendingDeletion(key=key) for key in keys], ignore_conflicts=True
+    )
+    if purge:
+        transaction.on_commit(lambda: purge_pending(keys), robust=True)
+
+
+def purge_pending(keys: Iterable[str]) -> list[str]:
+    """Delete queued keys from storage and from the queue; return the ones still queued."""
+    from .models import PendingDeletion
+
+    keys = list(keys)
+    failed = delete(get_storage(), keys)
+    done = [key for key in keys if key not in set(failed)]
+    PendingDeletion.objects.filter(key__in=done).delete()
+    if failed:
+        logger.warning("images_app: %d file(s) left queued for sweep_storage", len(failed))
+    return failed

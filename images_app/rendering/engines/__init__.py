@@ -1,0 +1,94 @@
+"""Rendering engines behind one function, chosen by name.
+
+``vips`` (libvips through pyvips) is preferred wherever it imports; ``pillow`` works
+everywhere. Both draw the same pictures (one correctness matrix runs over both):
+
+- the first frame of animated GIF and WebP; the EXIF orientation applied;
+- colour converted to sRGB through the embedded ICC profile (CMYK, Display P3, Adobe RGB...);
+  no profile, or one that is broken or does not fit the pixels: taken as sRGB (CMYK: the plain
+  formula browsers use). Renditions are untagged sRGB: no ICC, EXIF or XMP in any output;
+- 16-bit sources keep their high byte; grey stays grey; an alpha channel counts only if some
+  pixel is not fully opaque; resizing is LANCZOS on premultiplied alpha;
+- format ``auto``: PNG where there is transparency, else JPEG; a transparent source asked for
+  as JPEG is flattened onto white.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..spec import RenditionSpec
+
+ENGINES = {
+    "vips": "images_app.rendering.engines.vips",
+    "pillow": "images_app.rendering.engines.pillow",
+}
+
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (iPhone photos) where pillow-heif is installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return
+    register_heif_opener()
+
+
+_register_heif()
+
+
+@dataclass(frozen=True)
+class Output:
+    """One encoded rendition."""
+
+    name: str
+    data: bytes
+    format: str  # JPEG, PNG or WEBP
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.format]
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self.format]
+
+
+def available_engines() -> list[str]:
+    """The engine names that import on this machine, preferred first."""
+    names = []
+    for name, module in ENGINES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def render(
+    data: bytes,
+    specs: Sequence[RenditionSpec],
+    *,
+    formats: Sequence[str],
+    engine: str = "auto",
+    on_output: Callable[[Output], None] | None = None,
+) -> list[Output]:
+    """Decode ``data`` once and encode one Output per spec, in the order of ``specs``.
+
+    ``on_output`` is called with each Output as soon as it is encoded (possibly from a
+    worker thread), so callers can start writing it while the rest are still encoding.
+    Raises InvalidImage when the source cannot be decoded.
+    """
+    name = available_engines()[0] if engine == "auto" else engine
+    if name not in ENGINES:
+        raise ValueError(f"Unknown rendering engine {engine!r}; choose from {sorted(ENGINES)}.")
+    module = importlib.import_module(ENGINES[name])
+    return module.render(data, specs, formats=formats, on_output=on_output)

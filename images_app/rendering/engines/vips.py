@@ -1,0 +1,157 @@
+"""The libvips engine (pyvips): the default wherever pyvips imports.
+
+libvips streams: a JPEG is decoded (shrunk on load where the largest rendition leaves
+room) and resized in one pass without ever holding the full image, so a 24 MP photo costs
+a few strips of memory. Only the loader for the sniffed, allowed format is ever called, never
+libvips' generic one, and every output size comes from ``fit_inside``, not from libvips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pyvips
+
+from ..probe import not_an_image
+from ..spec import RenditionSpec
+from . import Output
+from .base import (
+    ORIENTATIONS,
+    PNG_COMPRESSION,
+    REDUCING_GAP,
+    BaseEngine,
+    Size,
+    Source,
+    shrink_factor,
+    sniff,
+    stored,
+    usable_profile,
+)
+from .pillow import PillowEngine
+
+# Each upload is unique: libvips' operation cache would never hit, it would only hold pixels.
+pyvips.cache_set_max(0)
+
+_LOADERS = {
+    "JPEG": pyvips.Image.jpegload_buffer,
+    "PNG": pyvips.Image.pngload_buffer,
+    "GIF": pyvips.Image.gifload_buffer,  # first frame only (n=1 is the default)
+    "WEBP": pyvips.Image.webpload_buffer,
+    # libheif in pyvips-binary decodes AV1 (AVIF) but not HEVC: HEIC goes to Pillow below.
+    "AVIF": pyvips.Image.heifload_buffer,
+}
+# EXIF orientation -> libvips operations that show the image upright (EXIF 2.32, 4.6.4).
+_UPRIGHT = {
+    2: ("fliphor",),
+    3: ("rot180",),
+    4: ("flipver",),
+    5: ("rot90", "fliphor"),
+    6: ("rot90",),
+    7: ("rot270", "fliphor"),
+    8: ("rot270",),
+}
+
+
+class VipsEngine(BaseEngine):
+    def render(
+        self,
+        data: bytes,
+        specs: Sequence[RenditionSpec],
+        *,
+        formats: Sequence[str],
+        on_output: Callable[[Output], None] | None = None,
+    ) -> list[Output]:
+        """As BaseEngine.render; formats libvips cannot decode here go to the Pillow engine."""
+        engine = self if sniff(data, formats) in _LOADERS else PillowEngine()
+        return BaseEngine.render(engine, data, specs, formats=formats, on_output=on_output)
+
+    def open(self, data: bytes, formats: Sequence[str]) -> Source:
+        fmt = sniff(data, formats)
+        try:
+            header = _load(fmt, data)
+        except pyvips.Error as exc:
+            raise not_an_image(formats) from exc
+        orientation = header.get("orientation") if header.get_typeof("orientation") else 1
+        orientation = orientation if orientation in ORIENTATIONS else 1
+        size = stored((header.width, header.height), orientation)
+        return Source(fmt, formats, size, orientation, (data, header))
+
+    def load(self, source: Source, size: Size) -> tuple[pyvips.Image, bool]:
+        data, image = source.handle
+        target = stored(size, source.orientation)
+        try:
+            if source.format == "JPEG":
+                factor = shrink_factor((image.width, image.height), target)
+                image = _load("JPEG", data, shrink=factor) if factor > 1 else image
+            icc = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
+            image, transparent = _normalize(image)
+            # Decode, resize and colour conversion stream through here, strip by strip.
+            image = _to_srgb(_resize(image, target), icc).copy_memory()
+        except pyvips.Error as exc:
+            raise not_an_image(source.formats) from exc
+        for operation in _UPRIGHT.get(source.orientation, ()):
+            image = getattr(image, operation)()
+        return (image.copy_memory() if source.orientation != 1 else image), transparent
+
+    def resize(self, image: pyvips.Image, size: Size) -> pyvips.Image:
+        return _resize(image, size).copy_memory()
+
+    def encode(self, image: pyvips.Image, fmt: str, quality: int) -> bytes:
+        if fmt == "JPEG" and image.hasalpha():
+            image = image.flatten(background=[255] * (image.bands - 1))
+        if fmt == "JPEG":
+            # 4:2:0 below q90 (libvips' own default, made explicit to match Pillow).
+            subsample = "off" if quality >= 90 else "on"
+            return image.jpegsave_buffer(Q=quality, keep="none", subsample_mode=subsample)
+        if fmt == "PNG":
+            return image.pngsave_buffer(compression=PNG_COMPRESSION, keep="none")
+        return image.webpsave_buffer(Q=quality, keep="none", effort=4)
+
+
+def _load(fmt: str, data: bytes, **options) -> pyvips.Image:
+    # fail_on="truncated": refuse cut-off files as Pillow does, tolerate what Pillow tolerates.
+    return _LOADERS[fmt](data, access="sequential", fail_on="truncated", **options)
+
+
+def _normalize(image: pyvips.Image) -> tuple[pyvips.Image, bool]:
+    """8 bits per sample, and no alpha channel unless some pixel is not fully opaque."""
+    if image.format == "ushort":  # keep the high byte, as Pillow's decoders do
+        bands = image.bands
+        interpretation = "b-w" if bands < 3 else "srgb"
+        image = (image >> 8).cast("uchar").copy(interpretation=interpretation)
+    if not image.hasalpha():
+        return image, False
+    image = image.copy_memory()  # looked at twice: for the alpha test, then to resize
+    if image[image.bands - 1].min() == 255:
+        return image.extract_band(0, n=image.bands - 1), False
+    return image, True
+
+
+def _resize(image: pyvips.Image, size: Size) -> pyvips.Image:
+    """LANCZOS3 to exactly ``size``, premultiplied when there is an alpha channel."""
+    width, height = size
+    if (image.width, image.height) == size:
+        return image
+    alpha = image.hasalpha()
+    if alpha:
+        image = image.premultiply()
+    image = image.resize(width / image.width, vscale=height / image.height, gap=REDUCING_GAP)
+    if alpha:
+        image = image.unpremultiply().rint().cast("uchar")
+    return image
+
+
+def _to_srgb(image: pyvips.Image, icc: bytes | None) -> pyvips.Image:
+    """Convert through the embedded ICC profile, else take RGB/grey as sRGB, CMYK as plain."""
+    colour_bands = image.bands - (1 if image.hasalpha() else 0)
+    if usable_profile(icc, colour_bands) is not None:
+        return image.icc_transform("srgb", embedded=True, intent="perceptual")
+    if image.interpretation == "cmyk":
+        # No profile: the plain formula, as browsers (and Pillow) do.
+        cmy, black = image.extract_band(0, n=3), image[3]
+        rgb = (255 - cmy) * (255 - black) / 255
+        return rgb.rint().cast("uchar").copy(interpretation="srgb")
+    return image
+
+
+render = VipsEngine().render

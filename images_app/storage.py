@@ -1,0 +1,78 @@
+"""Where the app's files go: one storage alias, chosen in settings, nothing S3-specific here."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.core.files.storage.handler import InvalidStorageError
+
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+
+class StorageFailure(Exception):
+    """A storage call failed; whatever the upload had written has been cleaned up or queued."""
+
+
+def get_storage() -> Storage:
+    """The storage named by IMAGES_APP["STORAGE"], or Django's default storage."""
+    try:
+        return storages[app_settings.STORAGE]
+    except InvalidStorageError:
+        return storages["default"]
+
+
+def new_key_prefix(owner_id: int, type_name: str) -> str:
+    """``uploads/<owner>/<type>/<token>``: unguessable, collision-free, no client input in it."""
+    return f"{app_settings.KEY_PREFIX}/{owner_id}/{type_name}/{secrets.token_urlsafe(18)}"
+
+
+def write(storage: Storage, key: str, data: bytes, content_type: str) -> None:
+    """Write ``data`` at exactly ``key`` with its Content-Type; raise StorageFailure on any error."""
+    content = ContentFile(data)
+    content.content_type = content_type
+    try:
+        saved = storage.save(key, content)
+    except Exception as exc:
+        raise StorageFailure(f"Could not write {key}: {exc}") from exc
+    if saved != key:  # the storage renamed it: a collision we must not paper over
+        delete(storage, [saved])
+        raise StorageFailure(f"Storage refused the key {key} (it chose {saved}).")
+
+
+def delete(storage: Storage, keys: Iterable[str]) -> list[str]:
+    """Delete each key; return the keys whose deletion failed."""
+    failed = []
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception:
+            logger.warning("images_app: could not delete %s", key, exc_info=True)
+            failed.append(key)
+    return failed
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def executor() -> ThreadPoolExecutor:
+    """One pool of writer threads for the process.
+
+    Long-lived threads keep their storage connections (django-storages opens one boto3
+    session per thread), so a write does not pay for a new client each upload.
+    """
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=app_settings.WRITE_THREADS, thread_name_prefix="images-write"
+            )
+        return _executor

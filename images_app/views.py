@@ -1,0 +1,96 @@
+"""The images API: upload, list, read and delete the caller's own images."""
+
+from django.core.exceptions import SuspiciousOperation
+from django.http import FileResponse, Http404
+from oauth2_provider.contrib.rest_framework import TokenHasScope
+from rest_framework import mixins, viewsets
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from .authentication import BearerTokenAuthentication
+from .conf import app_settings
+from .exceptions import RequestTooLarge, exception_handler
+from .models import Image
+from .renderers import LegacyJSONRenderer
+from .serializers import ImageSerializer, ImageUploadSerializer
+from .storage import get_storage
+from .throttling import UploadRateThrottle
+from .versioning import XApiVersionHeaderVersioning
+
+
+class ImagePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class ImageViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """``POST /api/images/`` answers 200 with ``{id, urls, type, new}``, as the legacy service did."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [TokenHasScope]
+    required_scopes = ["images"]
+    versioning_class = XApiVersionHeaderVersioning
+    parser_classes = [MultiPartParser]
+    renderer_classes = [LegacyJSONRenderer]
+    throttle_classes = [UploadRateThrottle]
+    pagination_class = ImagePagination
+    lookup_value_regex = "-?[0-9]+"
+
+    def get_exception_handler(self):
+        return exception_handler  # the envelope, whatever the project's REST_FRAMEWORK says
+
+    def get_queryset(self):
+        return Image.objects.filter(owner=self.request.user)
+
+    def get_serializer_class(self):
+        return ImageUploadSerializer if self.action == "create" else ImageSerializer
+
+    def get_object(self) -> Image:
+        """Negative (legacy) ids find the same image; another owner's id is a 404."""
+        self.kwargs[self.lookup_field] = abs(int(self.kwargs[self.lookup_field]))
+        return super().get_object()
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # authentication first: 401 before 413
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > app_settings.MAX_REQUEST_BYTES:
+            raise RequestTooLarge(
+                f"The request body is {int(length)} bytes; the limit is "
+                f"{app_settings.MAX_REQUEST_BYTES} bytes."
+            )
+
+    def create(self, request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data, status=200)
+
+
+def serve_file(request, key: str) -> FileResponse:
+    """Serve a stored file from the app's storage (the filesystem default has no web server).
+
+    Keys are random and never rewritten, so the answer can be cached for good.
+    """
+    storage = get_storage()
+    try:
+        handle = storage.open(key, "rb")
+    except (OSError, SuspiciousOperation) as exc:  # missing, or a path escaping the storage
+        raise Http404("No such file.") from exc
+    response = FileResponse(handle, content_type=_content_type(key))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+def _content_type(key: str) -> str:
+    extension = key.rsplit(".", 1)[-1].lower()
+    types = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+    return types.get(extension, "application/octet-stream")

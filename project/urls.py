@@ -1,0 +1,14 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from images_app.views import serve_file
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("api/", include("images_app.urls")),
+]
+
+if settings.SERVE_MEDIA:
+    urlpatterns.append(re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<key>.+)$", serve_file))

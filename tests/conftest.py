@@ -1,0 +1,193 @@
+"""Shared fixtures: real storages (a directory, and S3 over HTTP via moto), users and tokens."""
+
+import os
+import secrets
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from requests.structures import CaseInsensitiveDict
+from django.core.cache import cache
+from django.utils import timezone
+from moto.server import ThreadedMotoServer
+from oauth2_provider.models import get_access_token_model, get_application_model
+from rest_framework.test import APIClient
+
+from images_app.models import Image
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 endpoint over HTTP on a loopback port (moto's server), for the whole run."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def s3_client(endpoint: str):
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def public_bucket(endpoint: str) -> str:
+    """A fresh bucket with a public-read policy, as a bucket policy or CDN gives in production."""
+    name = f"images-{uuid.uuid4().hex[:12]}"
+    client = s3_client(endpoint)
+    client.create_bucket(Bucket=name)
+    policy = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+        f'"Action":"s3:GetObject","Resource":"arn:aws:s3:::{name}/*"}}]}}'
+    )
+    client.put_bucket_policy(Bucket=name, Policy=policy)
+    return name
+
+
+class FilesystemBackend:
+    name = "filesystem"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def config(self) -> dict:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(self.root), "base_url": "/media/"},
+        }
+
+    def keys(self) -> set[str]:
+        return {
+            str(path.relative_to(self.root)) for path in self.root.rglob("*") if path.is_file()
+        }
+
+
+class S3Backend:
+    name = "s3"
+
+    def __init__(self, endpoint: str, bucket: str):
+        self.endpoint, self.bucket = endpoint, bucket
+
+    def config(self, endpoint: str | None = None, **options) -> dict:
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": self.bucket,
+                "endpoint_url": endpoint or self.endpoint,
+                "region_name": "us-east-1",
+                "addressing_style": "path",
+                "querystring_auth": False,
+                "default_acl": None,
+                "file_overwrite": True,
+                **options,
+            },
+        }
+
+    def keys(self) -> set[str]:
+        pages = s3_client(self.endpoint).get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def head(self, key: str) -> dict:
+        return s3_client(self.endpoint).head_object(Bucket=self.bucket, Key=key)
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def backend(request, settings, tmp_path):
+    """The image storage, once as a directory and once as S3 over HTTP; set in STORAGES."""
+    if request.param == "filesystem":
+        chosen = FilesystemBackend(tmp_path / "media")
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        chosen = S3Backend(endpoint, public_bucket(endpoint))
+    settings.STORAGES = {**settings.STORAGES, "images": chosen.config()}
+    return chosen
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()  # throttle counters
+    yield
+    cache.clear()
+
+
+def make_token(user, scope: str = "images", *, expires_in: int = 3600) -> str:
+    application, _ = get_application_model().objects.get_or_create(
+        name="tests",
+        defaults={"client_type": "confidential", "authorization_grant_type": "client-credentials"},
+    )
+    token = secrets.token_urlsafe(24)
+    get_access_token_model().objects.create(
+        user=user,
+        application=application,
+        token=token,
+        scope=scope,
+        expires=timezone.now() + timedelta(seconds=expires_in),
+    )
+    return token
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username=f"u{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username=f"o{uuid.uuid4().hex[:8]}")
+
+
+def client_for(user, scope: str = "images", version: int | str | None = 12) -> APIClient:
+    client = APIClient()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {make_token(user, scope)}"}
+    if version is not None:
+        headers["HTTP_X_API_VERSION"] = str(version)
+    client.credentials(**headers)
+    return client
+
+
+@pytest.fixture
+def api(user):
+    """A client whose bearer token carries the images scope; X-Api-Version: 12."""
+    return client_for(user)
+
+
+@dataclass
+class Fetched:
+    status_code: int
+    headers: dict
+    content: bytes
+
+
+def fetch(url: str) -> Fetched:
+    """GET an absolute URL: through the test client for this app, over HTTP for S3."""
+    assert url.startswith(("http://", "https://")), url
+    if url.startswith("http://testserver/"):
+        response = APIClient().get(url.removeprefix("http://testserver"))
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return Fetched(response.status_code, CaseInsensitiveDict(response.headers), body)
+    response = requests.get(url, timeout=10)
+    return Fetched(response.status_code, CaseInsensitiveDict(response.headers), response.content)
+
+
+def stored_keys_of_rows() -> set[str]:
+    return {key for image in Image.objects.all() for key in image.stored_keys()}
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # OAuth applications hash their client secret; the default hasher costs ~0.3 s a test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,53 @@
+"""Test images, made in memory with Pillow."""
+
+import io
+
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def photo(width: int = 640, height: int = 480, mode: str = "RGB") -> Image.Image:
+    """A smooth gradient with a marked top-left corner (red) so orientation can be checked."""
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient))
+    corner = (max(1, width // 8), max(1, height // 8))
+    image.paste((255, 0, 0), (0, 0, *corner))
+    return image.convert(mode) if mode != "RGB" else image
+
+
+def jpeg(width: int = 640, height: int = 480, *, orientation: int | None = None, **params) -> bytes:
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    return encode(photo(width, height), "JPEG", quality=90, exif=exif.tobytes(), **params)
+
+
+def png_rgba(width: int = 320, height: int = 240) -> bytes:
+    """A red disc-ish square on a fully transparent background."""
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    image.paste((255, 0, 0, 255), (width // 4, height // 4, 3 * width // 4, 3 * height // 4))
+    return encode(image, "PNG")
+
+
+def png_bomb(width: int = 12_000, height: int = 12_000) -> bytes:
+    """A tiny PNG whose header declares width x height (144 megapixels by default)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(b"\0" * (width + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
