@@ -1,6 +1,6 @@
 """The legacy error envelope, around DRF's own exception handling.
 
-    {"error": {"fields": {...}, "description": "...", "key": "common.<code>"}}
+{"error": {"fields": {...}, "description": "...", "key": "common.<code>"}}
 """
 
 import logging

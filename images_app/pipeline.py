@@ -73,8 +73,10 @@ def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInf
     failures = [future.exception() for future in writes.values() if future.exception()]
     if failures:
         discard([keys[name] for name, future in writes.items() if not future.exception()])
-        raise failures[0] if isinstance(failures[0], StorageFailure) else StorageFailure(
-            str(failures[0])
+        raise (
+            failures[0]
+            if isinstance(failures[0], StorageFailure)
+            else StorageFailure(str(failures[0]))
         )
     return {output.name: _describe(output, keys[output.name], specs) for output in outputs}
 

@@ -7,7 +7,9 @@ from rest_framework.utils.encoders import JSONEncoder
 
 
 def dumps(data) -> bytes:
-    return json.dumps(data, cls=JSONEncoder, indent=4, separators=(",", ": "), ensure_ascii=False).encode()
+    return json.dumps(
+        data, cls=JSONEncoder, indent=4, separators=(",", ": "), ensure_ascii=False
+    ).encode()
 
 
 class LegacyJSONRenderer(JSONRenderer):

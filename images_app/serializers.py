@@ -50,7 +50,7 @@ def _mib(size: int) -> str:
 
 
 class ImageUploadSerializer(serializers.Serializer):
-    """``product_image`` (v1–7) or ``image`` (v8+), and ``type`` from v3."""
+    """``product_image`` (v1-7) or ``image`` (v8+), and ``type`` from v3."""
 
     def get_fields(self) -> dict:
         version = self.context["request"].version

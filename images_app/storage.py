@@ -35,7 +35,7 @@ def new_key_prefix(owner_id: int, type_name: str) -> str:
 
 
 def write(storage: Storage, key: str, data: bytes, content_type: str) -> None:
-    """Write ``data`` at exactly ``key`` with its Content-Type; raise StorageFailure on any error."""
+    """Write ``data`` at exactly ``key`` with its Content-Type; StorageFailure on any error."""
     content = ContentFile(data)
     content.content_type = content_type
     try:

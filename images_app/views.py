@@ -32,7 +32,7 @@ class ImageViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """``POST /api/images/`` answers 200 with ``{id, urls, type, new}``, as the legacy service did."""
+    """``POST /api/images/`` answers 200 with ``{id, urls, type, new}``, as the legacy API did."""
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [TokenHasScope]

@@ -2,9 +2,11 @@
 the defaults are the embedded, development-friendly setup: SQLite and the filesystem."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,8 +66,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tests use a file, not memory, so live-server threads really write concurrently.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".pytest-db.sqlite3")}
+    # Tests use a file, not memory, so live-server threads really write concurrently; one per
+    # process, so parallel test runs never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"images_app-test-{os.getpid()}.sqlite3")
+    }
     # Concurrent uploads on the embedded default: WAL lets readers run beside the writer, and
     # IMMEDIATE transactions queue writers on the busy timeout instead of failing "locked".
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -104,6 +109,17 @@ if AWS_STORAGE_BUCKET_NAME:
             "default_acl": None,  # modern buckets disable ACLs; reads come from the policy/CDN
             "file_overwrite": True,  # keys are random tokens: nothing to overwrite
             "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            # Bounded waits and standard retries: an outage answers 503 within seconds instead
+            # of pinning workers, and the next request after S3 recovers just works.
+            "client_config": Config(
+                connect_timeout=float(os.environ.get("AWS_S3_CONNECT_TIMEOUT", 3)),
+                read_timeout=float(os.environ.get("AWS_S3_READ_TIMEOUT", 10)),
+                retries={
+                    "max_attempts": int(os.environ.get("AWS_S3_MAX_ATTEMPTS", 3)),
+                    "mode": "standard",
+                },
+                max_pool_connections=20,
+            ),
         },
     }
 else:
@@ -117,6 +133,14 @@ STORAGES = {
     "images": IMAGES_STORAGE,
 }
 SERVE_MEDIA = not AWS_STORAGE_BUCKET_NAME
+
+# Throttle counters: per process by default, shared through Redis when REDIS_URL is set.
+REDIS_URL = os.environ.get("REDIS_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 from django.core.cache import cache
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 from oauth2_provider.models import get_access_token_model, get_application_model
+from requests.structures import CaseInsensitiveDict
 from rest_framework.test import APIClient
 
 from images_app.models import Image
@@ -70,9 +70,7 @@ class FilesystemBackend:
         }
 
     def keys(self) -> set[str]:
-        return {
-            str(path.relative_to(self.root)) for path in self.root.rglob("*") if path.is_file()
-        }
+        return {str(path.relative_to(self.root)) for path in self.root.rglob("*") if path.is_file()}
 
 
 class S3Backend:
@@ -97,7 +95,9 @@ class S3Backend:
         }
 
     def keys(self) -> set[str]:
-        pages = s3_client(self.endpoint).get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        pages = (
+            s3_client(self.endpoint).get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        )
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
     def head(self, key: str) -> dict:

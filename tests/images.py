@@ -14,7 +14,9 @@ def encode(image: Image.Image, fmt: str, **params) -> bytes:
 def photo(width: int = 640, height: int = 480, mode: str = "RGB") -> Image.Image:
     """A smooth gradient with a marked top-left corner (red) so orientation can be checked."""
     gradient = Image.linear_gradient("L").resize((width, height))
-    image = Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient))
+    image = Image.merge(
+        "RGB", (gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient)
+    )
     corner = (max(1, width // 8), max(1, height // 8))
     image.paste((255, 0, 0), (0, 0, *corner))
     return image.convert(mode) if mode != "RGB" else image
@@ -40,7 +42,9 @@ def png_bomb(width: int = 12_000, height: int = 12_000) -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     row = zlib.compress(b"\0" * (width + 1))

@@ -260,17 +260,19 @@ def png_chunks(data: bytes) -> Iterator[Block]:
 
 
 def _png_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
-    size, controls, frames, before_image = None, 0, 1, True
+    size, controls, frames, default_image, before_image = None, 0, 1, True, True
     for block in png_chunks(data):
         if block.kind == b"IHDR" and size is None and block.end - block.body >= 12:
             size = struct.unpack_from(">II", data, block.body)
         elif block.kind == b"acTL" and before_image and block.end - block.body >= 12:
             controls, frames = controls + 1, int.from_bytes(data[block.body : block.body + 4])
+        default_image = default_image and not (before_image and block.kind == b"fcTL")
         before_image = before_image and block.kind != b"IDAT"
     # The cases where Pillow warns "Invalid APNG" and falls back to the still image.
     if controls > 1 or (controls and not 0 < frames <= 0x8000_0000):
         raise InvalidImage("Upload a valid image: this animated PNG has a malformed frame count.")
-    return size, frames
+    # Like Pillow, count a still image shown by non-APNG viewers (IDAT before any fcTL).
+    return size, frames + (controls == 1 and default_image)
 
 
 # GIF: extension and image blocks after the header and global colour table, then ";".

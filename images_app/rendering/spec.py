@@ -46,7 +46,9 @@ def parse_spec(name: str, text: str) -> RenditionSpec:
     parts = [part.strip() for part in str(text).split("|")]
     size, options = parts[0], parts[1:]
     if not size.startswith("max-") or size[4:].count("x") != 1:
-        raise SpecError(f"{name!r}: {text!r} must start with 'max-WIDTHxHEIGHT', e.g. 'max-150x150'.")
+        raise SpecError(
+            f"{name!r}: {text!r} must start with 'max-WIDTHxHEIGHT', e.g. 'max-150x150'."
+        )
     width, height = (_positive(name, value, "size") for value in size[4:].split("x"))
     kwargs: dict[str, object] = {}
     for option in options:

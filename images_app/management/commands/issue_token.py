@@ -45,5 +45,7 @@ class Command(BaseCommand):
             scope=" ".join(scopes.split()),
             expires=timezone.now() + timedelta(seconds=expires),
         )
-        self.stdout.write(f"user {username} ({'created' if created else 'existing'}), scopes: {token.scope}")
+        self.stdout.write(
+            f"user {username} ({'created' if created else 'existing'}), scopes: {token.scope}"
+        )
         self.stdout.write(token.token)

@@ -84,7 +84,9 @@ class BaseEngine:
         # Specs that come out identical (a small source fits several boxes) share one encode.
         groups: dict[tuple, list[int]] = {}
         for index, (spec, size) in enumerate(zip(specs, sizes, strict=True)):
-            groups.setdefault((size, output_format(spec, transparent), spec.quality), []).append(index)
+            groups.setdefault((size, output_format(spec, transparent), spec.quality), []).append(
+                index
+            )
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="images-render")
         try:
             jobs = self._submit(pool, plan, image, groups, specs, on_output)

@@ -1,0 +1,57 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_USER ?= demo
+SAMPLE := docs/sample.jpg
+
+.PHONY: run test lint format bench loadtest serve clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.base: requirements/base.txt | $(BIN)/activate
+	$(PY) -m pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.test: requirements/test.txt requirements/base.txt | $(BIN)/activate
+	$(PY) -m pip install --quiet -r requirements/test.txt
+	touch $@ $(VENV)/.base
+
+$(VENV)/.bench: requirements/bench.txt requirements/base.txt | $(BIN)/activate
+	$(PY) -m pip install --quiet -r requirements/bench.txt
+	touch $@
+
+## run: install, migrate SQLite, print a demo token and a curl line, serve on http://$(HOST):$(PORT)
+run: $(VENV)/.base
+	$(PY) manage.py migrate --noinput -v 0
+	@TOKEN=$$($(PY) manage.py issue_token --username $(DEMO_USER) --scopes images | tail -n 1); \
+	echo; echo "Demo user '$(DEMO_USER)', bearer token (scope 'images'):"; echo "  $$TOKEN"; echo; \
+	echo "Upload a photo (paste this in another terminal):"; echo; \
+	echo "curl -X POST http://$(HOST):$(PORT)/api/images/ \\"; \
+	echo "  -H 'Accept: application/json' \\"; \
+	echo "  -H 'Authorization: Bearer $$TOKEN' \\"; \
+	echo "  -H 'X-Api-Version: 12' \\"; \
+	echo "  -F 'image=@$(CURDIR)/$(SAMPLE)' \\"; \
+	echo "  -F type=product"; echo
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## test: install the test set, lint, run the whole suite (DATABASE_URL picks the database)
+test: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+
+format: $(VENV)/.test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) media db.sqlite3 db.sqlite3-*
