@@ -6,12 +6,13 @@
 import logging
 
 from django.core.exceptions import (
+    PermissionDenied,
     RequestDataTooBig,
     SuspiciousOperation,
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -58,6 +59,10 @@ def envelope(key: str, description: str, fields: dict | None = None) -> dict:
 
 def translate(exc: Exception) -> Exception:
     """Django's and our own exceptions, as the DRF exceptions that stand for them."""
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()  # same body for "no such id" and "not yours"
+    if isinstance(exc, PermissionDenied):
+        return exceptions.PermissionDenied()
     if isinstance(exc, RequestDataTooBig):
         return RequestTooLarge()
     if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):

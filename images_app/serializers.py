@@ -38,15 +38,19 @@ class ImageFileField(serializers.FileField):
         limit = app_settings.MAX_BYTES
         if data.size > limit:
             raise serializers.ValidationError(
-                f"File is {_mib(data.size)}; the limit is {_mib(limit)}."
+                f"File is {human_size(data.size)}; the limit is {human_size(limit)}."
             )
         if data.size == 0:
             self.fail("empty")
         return data.read()
 
 
-def _mib(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MiB".replace(".0 MiB", " MiB")
+def human_size(size: int) -> str:
+    """``20 MiB``, ``48.8 KiB``, ``512 bytes``."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
 
 
 class ImageUploadSerializer(serializers.Serializer):
