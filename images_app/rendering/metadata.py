@@ -20,7 +20,16 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from .probe import APP1, Block, gif_blocks, gif_header_end, jpeg_segments, png_chunks, riff_chunks
+from .probe import (
+    APP1,
+    Block,
+    exif_orientation,
+    gif_blocks,
+    gif_header_end,
+    jpeg_segments,
+    png_chunks,
+    riff_chunks,
+)
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -44,14 +53,24 @@ def strip_location(data: bytes, format: str) -> bytes:
 def clean_exif(exif: bytes) -> bytes | None:
     """EXIF (TIFF-structured, optionally behind "Exif\\0\\0") without GPS; None to drop it.
 
-    Parsed: the GPS IFD is removed in place, same length. Unparseable: a minimal EXIF with
-    just the orientation Pillow reads from it (renditions were rotated by that), else None.
+    Parsed: the GPS IFD is removed in place, same length. Unparseable, or hostile enough
+    that the edit changed the orientation Pillow reads (overlapping offsets): a minimal EXIF
+    with just that orientation (renditions were rotated by it), or None if there is none.
     """
     prefix = _EXIF_PREFIX.match(exif).end()
+    tiff = exif[prefix:]
     try:
-        return exif[:prefix] + _without_gps(exif[prefix:])
+        cleaned = _without_gps(tiff)
     except (KeyError, ValueError, struct.error):
-        return _orientation_only(exif[prefix:], exif[:prefix])
+        cleaned = None
+    orientation = exif_orientation(tiff)
+    if cleaned is not None and exif_orientation(cleaned) == orientation:
+        return exif[:prefix] + cleaned
+    if orientation not in range(2, 9):
+        return None  # 1 or junk: the image displays as stored, no EXIF needed
+    minimal = Image.Exif()
+    minimal[ORIENTATION] = orientation
+    return exif[:prefix] + minimal.tobytes()[6:]  # tobytes() adds its own "Exif\0\0"
 
 
 def _without_gps(tiff: bytes) -> bytes:
@@ -86,37 +105,23 @@ def _drop_gps_pointer(out: bytearray, order: str, offset: int) -> int:
 
 
 def _erase_ifd(out: bytearray, order: str, offset: int) -> None:
-    """Zero an IFD's table and the values it points to, clipped to the block."""
-    if offset + 2 > len(out):
-        return  # out of the block: nobody can read it there
+    """Zero an IFD's table and the values it points to.
+
+    Raises ValueError if any of it lies outside the block: GPS data we can't locate could
+    be anywhere, so the caller falls back to keeping nothing but the orientation.
+    """
     (count,) = struct.unpack_from(order + "H", out, offset)
-    table_end = min(offset + 2 + 12 * count + 4, len(out))
-    for at in range(offset + 2, table_end - 11, 12):
+    table_end = offset + 2 + 12 * count + 4
+    if table_end > len(out):
+        raise ValueError("GPS IFD runs past the EXIF block")
+    for at in range(offset + 2, table_end - 4, 12):
         kind, number, value_at = struct.unpack_from(order + "HII", out, at + 2)
         size = _TYPE_SIZES.get(kind, 1) * number
         if size > 4:  # values of 4 bytes or fewer sit in the entry itself
-            _zero(out, value_at, size)
-    _zero(out, offset, table_end - offset)
-
-
-def _zero(out: bytearray, start: int, size: int) -> None:
-    end = min(start + size, len(out))
-    if start < end:
-        out[start:end] = bytes(end - start)
-
-
-def _orientation_only(tiff: bytes, prefix: bytes) -> bytes | None:
-    try:
-        exif = Image.Exif()
-        exif.load(tiff)
-        orientation = exif.get(ORIENTATION)
-    except Exception:  # as unreadable to Pillow as to us: nothing to keep
-        return None
-    if orientation not in range(2, 9):
-        return None  # 1 or junk: the image displays as stored, no EXIF needed
-    minimal = Image.Exif()
-    minimal[ORIENTATION] = orientation
-    return prefix + minimal.tobytes()[6:]  # tobytes() adds its own "Exif\0\0"
+            if value_at + size > len(out):
+                raise ValueError("GPS value outside the EXIF block")
+            out[value_at : value_at + size] = bytes(size)
+    out[offset:table_end] = bytes(table_end - offset)
 
 
 # --- Containers -----------------------------------------------------------------------------
@@ -127,7 +132,7 @@ def _rebuild(
     head: int,
     blocks: Iterator[Block],
     edit: Callable[[bytes, Block], bytes],
-    last: bytes,
+    last: int | bytes,
 ) -> bytes:
     """Join ``data[:head]`` and each block as ``edit`` returns it, up to the block of kind
     ``last``; whatever follows it goes. A file that ends early keeps its unparsed rest:
@@ -147,16 +152,15 @@ def _strip_jpeg(data: bytes) -> bytes:
 
 
 def _jpeg_segment(data: bytes, block: Block) -> bytes:
-    payload = data[block.body : block.end]
-    if block.kind == APP1 and payload.startswith(b"Exif\x00"):
-        exif = clean_exif(payload)
+    if block.kind == APP1 and data.startswith(b"Exif\x00", block.body):
+        exif = clean_exif(data[block.body : block.end])
         if exif is None:
             return b""
         head = data[block.start : block.body - 2]  # fill bytes, FF and marker
         return head + struct.pack(">H", len(exif) + 2) + exif
     if block.kind in (APP1, 0xED):  # XMP and other APP1 uses; Photoshop IRB carrying IPTC
         return b""
-    if block.kind == 0xE2 and payload.startswith(b"MPF\x00"):
+    if block.kind == 0xE2 and data.startswith(b"MPF\x00", block.body):
         return b""  # the MPO index points at the appended images, which go
     return data[block.start : block.end]
 
@@ -166,20 +170,20 @@ def _strip_png(data: bytes) -> bytes:
 
 
 def _png_chunk(data: bytes, block: Block) -> bytes:
-    payload = data[block.body : block.end - 4]
     if block.kind == b"eXIf":
+        payload = data[block.body : block.end - 4]
         exif = clean_exif(payload)
         if exif == payload:
             return data[block.start : block.end]
         return b"" if exif is None else _png_chunk_bytes(b"eXIf", exif)
-    if block.kind in (b"tEXt", b"zTXt", b"iTXt") and _is_metadata_text(payload):
+    if block.kind in (b"tEXt", b"zTXt", b"iTXt") and _is_metadata_text(data, block):
         return b""
     return data[block.start : block.end]
 
 
-def _is_metadata_text(payload: bytes) -> bool:
+def _is_metadata_text(data: bytes, block: Block) -> bool:
     # XMP, and ImageMagick's hex dumps of EXIF, IPTC and XMP ("Raw profile type exif", ...).
-    keyword = payload.partition(b"\x00")[0]
+    keyword = data[block.body : min(block.end, block.body + 80)].partition(b"\x00")[0]
     return keyword == b"XML:com.adobe.xmp" or keyword.startswith(b"Raw profile type")
 
 
@@ -189,10 +193,13 @@ def _png_chunk_bytes(kind: bytes, payload: bytes) -> bytes:
 
 
 def _strip_webp(data: bytes) -> bytes:
-    chunks = [_webp_chunk(data, block) for block in riff_chunks(data)]
-    flags = _vp8x_flags(chunks)
-    chunks = [flags if chunk.startswith(b"VP8X") else chunk for chunk in chunks]
-    body = b"WEBP" + b"".join(chunks)
+    blocks = list(riff_chunks(data))
+    chunks = [_webp_chunk(data, block) for block in blocks]
+    dropped = {block.kind for block, chunk in zip(blocks, chunks, strict=True) if not chunk}
+    chunks = [_vp8x_without(chunk, dropped) for chunk in chunks]
+    limit = min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    rest = data[blocks[-1].end if blocks else 12 : limit]  # unparsed, possibly pixels: kept
+    body = b"WEBP" + b"".join(chunks) + rest
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
@@ -201,24 +208,19 @@ def _webp_chunk(data: bytes, block: Block) -> bytes:
         return b""
     if block.kind != b"EXIF":
         return data[block.start : block.end]
-    exif = clean_exif(data[block.body : block.body + _riff_size(data, block)])
+    size = struct.unpack_from("<I", data, block.start + 4)[0]
+    exif = clean_exif(data[block.body : block.body + size])
     if exif is None:
         return b""
     return b"EXIF" + struct.pack("<I", len(exif)) + exif + b"\0" * (len(exif) & 1)
 
 
-def _riff_size(data: bytes, block: Block) -> int:
-    return struct.unpack_from("<I", data, block.start + 4)[0]
-
-
-def _vp8x_flags(chunks: list[bytes]) -> bytes:
-    """The VP8X chunk with its EXIF (0x08) and XMP (0x04) flags matching what is left."""
-    vp8x = next((chunk for chunk in chunks if chunk.startswith(b"VP8X")), b"")
-    if len(vp8x) < 9:
-        return vp8x
-    kinds = {chunk[:4] for chunk in chunks}
-    flags = vp8x[8] & ~0x0C | (0x08 if b"EXIF" in kinds else 0) | (0x04 if b"XMP " in kinds else 0)
-    return vp8x[:8] + bytes([flags]) + vp8x[9:]
+def _vp8x_without(chunk: bytes, dropped: set[bytes]) -> bytes:
+    """A VP8X chunk with the EXIF (0x08) and XMP (0x04) flags of dropped chunks cleared."""
+    if not chunk.startswith(b"VP8X") or len(chunk) < 9:
+        return chunk
+    clear = (0x08 if b"EXIF" in dropped else 0) | (0x04 if b"XMP " in dropped else 0)
+    return chunk[:8] + bytes([chunk[8] & ~clear]) + chunk[9:]
 
 
 def _strip_gif(data: bytes) -> bytes:
@@ -232,6 +234,11 @@ def _gif_block(data: bytes, block: Block) -> bytes:
     return data[block.start : block.end]
 
 
-_STRIPPERS = {"JPEG": _strip_jpeg, "MPO": _strip_jpeg, "PNG": _strip_png, "WEBP": _strip_webp}
-_STRIPPERS["GIF"] = _strip_gif
+_STRIPPERS = {
+    "JPEG": _strip_jpeg,
+    "MPO": _strip_jpeg,
+    "PNG": _strip_png,
+    "GIF": _strip_gif,
+    "WEBP": _strip_webp,
+}
 STRIP_FORMATS = frozenset(_STRIPPERS)

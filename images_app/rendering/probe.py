@@ -66,7 +66,7 @@ def inspect_image(
     if not data:
         raise InvalidImage("The submitted file is empty.")
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
-    layout = read_layout(data, formats, max_frames)
+    layout = _walk(data, formats, max_frames)
     if layout is not None and layout.size is not None:
         _check_limits(*layout.size, layout.frames, limit, max_frames)
     info = _open(data, formats, layout, limit)
@@ -81,6 +81,15 @@ def not_an_image(formats: Sequence[str]) -> InvalidImage:
     return InvalidImage(
         f"Upload a valid image: this file is not a {listed} image, or it is corrupted."
     )
+
+
+def _walk(data: bytes, formats: Sequence[str], max_frames: int) -> Layout | None:
+    try:
+        return read_layout(data, formats, max_frames)
+    except InvalidImage:
+        raise
+    except Exception as exc:  # a slip in our own walk over hostile bytes must not be a 500
+        raise not_an_image(formats) from exc
 
 
 def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int) -> SourceInfo:
@@ -112,10 +121,20 @@ def _check_mpo_index(image: Image.Image) -> None:
 
 
 def _orientation(image: Image.Image) -> int | None:
+    # Not image.getexif(): on a PNG it decodes the whole image looking for a late eXIf chunk,
+    # and it takes XMP's tiff:Orientation, which browsers and libvips ignore.
+    return exif_orientation(image.info.get("exif") or b"")
+
+
+def exif_orientation(exif: bytes) -> int | None:
+    """The EXIF orientation tag as Pillow parses it; None if absent or unreadable."""
     try:
-        return image.getexif().get(0x0112)
+        parsed = Image.Exif()
+        parsed.load(exif)
+        value = parsed.get(0x0112)
     except Exception:  # a broken EXIF block doesn't make a broken image
         return None
+    return value if isinstance(value, int) else None  # hostile tags hold tuples, bytes, ...
 
 
 def _check_limits(width: int, height: int, frames: int, limit: int, max_frames: int) -> None:
@@ -134,14 +153,14 @@ def _check_limits(width: int, height: int, frames: int, limit: int, max_frames: 
 
 def _megapixels(pixels: int) -> str:
     value = pixels / 1_000_000
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"  # 144, 8.3, 0.5
 
 
 # --- Container walks ----------------------------------------------------------------------
 # Each walk yields the file's top-level blocks in order. A block's ``start`` is where the
 # previous block ended (stray bytes between blocks belong to the next one), so the blocks
 # tile the file and joining them rebuilds it byte for byte. A walk stops quietly at the
-# end marker or where the data runs out; judging truncation is the decoder's job.
+# end marker or where the data runs out; the layouts and the decoders judge what that means.
 
 
 class Block(NamedTuple):
@@ -209,25 +228,31 @@ _NOT_FF = re.compile(rb"[^\xff]")
 
 def jpeg_segments(data: bytes) -> Iterator[Block]:
     """JPEG segments from after SOI through EOI."""
-    budget, pos = Budget(data), 2
+    budget, start = Budget(data), 2
+    pos = start
     while (ff := data.find(b"\xff", pos)) >= 0 and (found := _NOT_FF.search(data, ff)):
-        budget.spend(1 + ff - pos)  # Pillow skips junk before a marker one byte at a time
         marker = found.start()
+        budget.spend(1 + marker - pos)  # Pillow steps through junk and fill bytes one by one
+        if data[marker] == 0:  # an escaped FF outside a scan: junk, as Pillow reads it
+            pos = marker + 1
+            continue
         body, end = _jpeg_segment_end(data, marker)
         if end is None:
             return
-        yield Block(data[marker], pos, body, end)
+        yield Block(data[marker], start, body, end)
         if data[marker] == EOI:
             return
-        pos = end
+        start = pos = end
 
 
 def _jpeg_segment_end(data: bytes, marker: int) -> tuple[int, int | None]:
     if data[marker] in _NO_LENGTH or data[marker] == EOI:
         return marker + 1, marker + 1
     body, end = marker + 3, marker + 1 + int.from_bytes(data[marker + 1 : marker + 3])
-    if body > len(data) or end < body or end > len(data):
+    if body > len(data) or end > len(data):
         return body, None
+    if end < body:  # a length under 2: Pillow reads no payload and goes on from here
+        return body, body
     if data[marker] == SOS:
         found = _NEXT_MARKER.search(data, end)
         end = found.start() if found else len(data)
@@ -235,11 +260,14 @@ def _jpeg_segment_end(data: bytes, marker: int) -> tuple[int, int | None]:
 
 
 def _jpeg_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
-    size = None
+    size, scanning = None, False
     for block in jpeg_segments(data):  # to EOI, so later walks over the same file stay in budget
-        if block.kind in _SOF and size is None and block.end - block.body >= 5:
+        if block.kind in _SOF and not scanning and block.end - block.body >= 5:
             height, width = struct.unpack_from(">HH", data, block.body + 1)
-            size = (width, height)
+            size = (width, height)  # the last one before the scan, as Pillow reads it
+        scanning = scanning or block.kind == SOS
+    if not scanning:  # strip_location() must understand every header segment, EXIF included
+        raise InvalidImage("Upload a valid image: this JPEG file is truncated or malformed.")
     return size, 1  # the extra images of an MPO file are not frames we show
 
 
@@ -260,19 +288,34 @@ def png_chunks(data: bytes) -> Iterator[Block]:
 
 
 def _png_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
-    size, controls, frames, default_image, before_image = None, 0, 1, True, True
-    for block in png_chunks(data):
-        if block.kind == b"IHDR" and size is None and block.end - block.body >= 12:
-            size = struct.unpack_from(">II", data, block.body)
-        elif block.kind == b"acTL" and before_image and block.end - block.body >= 12:
-            controls, frames = controls + 1, int.from_bytes(data[block.body : block.body + 4])
-        default_image = default_image and not (before_image and block.kind == b"fcTL")
-        before_image = before_image and block.kind != b"IDAT"
-    # The cases where Pillow warns "Invalid APNG" and falls back to the still image.
-    if controls > 1 or (controls and not 0 < frames <= 0x8000_0000):
+    chunks = list(png_chunks(data))
+    kinds = [chunk.kind for chunk in chunks]
+    if b"IEND" not in kinds and (chunks[-1].end if chunks else 8) < len(data):
+        # A chunk cut short. A missing IEND alone is fine: every pixel is there.
+        raise InvalidImage("Upload a valid image: this PNG file is truncated.")
+    ihdr = chunks[0] if kinds[:1] == [b"IHDR"] and chunks[0].end - chunks[0].body >= 12 else None
+    size = struct.unpack_from(">II", data, ihdr.body) if ihdr else None
+    return size, _apng_frames(data, chunks, kinds)
+
+
+def _apng_frames(data: bytes, chunks: list[Block], kinds: list[bytes]) -> int:
+    """Frames as Pillow counts them; refuses the animations Pillow warns about or fails on."""
+    if b"fdAT" in kinds and kinds.index(b"fdAT") < _index(kinds, b"fcTL"):
+        raise InvalidImage("Upload a valid image: this animated PNG has frame data without frames.")
+    head = _index(kinds, b"IDAT")  # Pillow reads animation control before the image only
+    controls = [chunk for chunk in chunks[:head] if chunk.kind == b"acTL"]
+    if not controls:
+        return 1
+    frames = int.from_bytes(data[controls[0].body : controls[0].body + 4])
+    too_short = controls[0].end - controls[0].body < 12
+    if len(controls) > 1 or too_short or not 0 < frames <= 0x8000_0000:
         raise InvalidImage("Upload a valid image: this animated PNG has a malformed frame count.")
-    # Like Pillow, count a still image shown by non-APNG viewers (IDAT before any fcTL).
-    return size, frames + (controls == 1 and default_image)
+    # Like Pillow, a still image before the animation (an IDAT before any fcTL) is a frame.
+    return frames + (b"fcTL" not in kinds[:head])
+
+
+def _index(kinds: list[bytes], kind: bytes) -> int:
+    return kinds.index(kind) if kind in kinds else len(kinds)
 
 
 # GIF: extension and image blocks after the header and global colour table, then ";".
@@ -354,17 +397,21 @@ def riff_chunks(data: bytes) -> Iterator[Block]:
 
 
 def _webp_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
-    size, frames = None, 0
+    size, frames, end = None, 0, 12
     for block in riff_chunks(data):
         size = size or _webp_size(block, data)
-        frames += block.kind == b"ANMF"
+        frames, end = frames + (block.kind == b"ANMF"), block.end
         if frames > max_frames:
-            break
+            return size, frames
+    if end < min(len(data), 8 + int.from_bytes(data[4:8], "little")):
+        raise InvalidImage(
+            "Upload a valid image: this WebP file is truncated."
+        )  # a chunk cut short
     return size, max(frames, 1)
 
 
 def _webp_size(block: Block, data: bytes) -> tuple[int, int] | None:
-    body = data[block.body : block.end]
+    body = data[block.body : min(block.end, block.body + 10)]
     if block.kind == b"VP8X" and len(body) >= 10:
         return 1 + int.from_bytes(body[4:7], "little"), 1 + int.from_bytes(body[7:10], "little")
     if block.kind == b"VP8 " and len(body) >= 10 and body[3:6] == b"\x9d\x01\x2a":

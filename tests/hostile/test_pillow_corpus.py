@@ -1,0 +1,35 @@
+"""Pillow's own test images (shared corpus): the decodable ones render, the rest are refused.
+
+``pillow_decodes`` in the manifest means Pillow alone, allowed formats only, 60-megapixel
+limit and warnings as errors, opens and fully decodes the file. Every file runs on every
+engine; they are small (the largest is 1.8 MB), so nothing is sampled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from images_app.rendering import InvalidImage
+
+CORPUS = Path("/work/shared/corpus/pillow")
+ROWS = json.loads((CORPUS / "manifest.json").read_text()) if CORPUS.is_dir() else []
+
+pytestmark = [
+    pytest.mark.skipif(not ROWS, reason=f"no corpus at {CORPUS}"),
+    pytest.mark.filterwarnings("ignore"),  # Pillow warns on odd files; outcomes are what count
+    pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning"),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row["file"])
+def test_corpus_file(row, outcome):
+    result = outcome((CORPUS / row["file"]).read_bytes())
+    if row["pillow_decodes"]:
+        assert not isinstance(result, InvalidImage), f"refused: {result} ({result.__cause__!r})"
+        info = result[0]
+        assert (info.format, info.frames >= 1) == (row["format"], True)
+    else:
+        assert isinstance(result, InvalidImage), f"accepted; Pillow says {row['error']}"

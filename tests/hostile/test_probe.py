@@ -1,0 +1,227 @@
+"""inspect_image: allow-list, limits from the header, cheap frame counts, one exception type."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import GifImagePlugin, Image, ImageFile
+
+from images_app.rendering import InvalidImage, inspect_image, probe
+
+from .corpus import FORMATS, LIMITS, encode, gif, png, png_chunk, riff, riff_chunk
+
+pytestmark = [
+    pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning"),
+    pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),  # odd files on purpose
+]
+TINY_IDAT = zlib.compress(b"\0\0")
+
+
+def inspect(data: bytes, **limits):
+    return inspect_image(data, formats=FORMATS, **{**LIMITS, **limits})
+
+
+def refusal(data: bytes, **limits) -> str:
+    with pytest.raises(InvalidImage) as caught:
+        inspect(data, **limits)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The submitted file is empty."),
+        (encode("BMP"), "this file is not a JPEG, PNG, GIF or WebP image, or it is corrupted."),
+        (png(12000, 12000, TINY_IDAT), "Image is 144 megapixels; the limit is 60."),
+        (gif(400, 400, 500), "Image is 80 megapixels across its 500 frames; the limit is 60."),
+        (gif(1, 1, 1001), "Image has too many frames; the limit is 1000."),
+        (encode("PNG")[:-6], "this PNG file is truncated."),
+        (encode("WEBP")[:-6], "this WebP file is truncated."),
+        (encode("JPEG")[:300], "this JPEG file is truncated or malformed."),
+    ],
+    ids=["empty", "bmp", "pixels", "frames_times_pixels", "frames", "png", "webp", "jpeg"],
+)
+def test_refusals_say_what_is_wrong(data, message):
+    assert refusal(data).endswith(message)
+
+
+def test_only_the_allowed_formats_are_opened():
+    assert inspect(encode("PNG"), max_pixels=1000).format == "PNG"
+    with pytest.raises(InvalidImage, match="not a JPEG or GIF image"):
+        inspect_image(encode("PNG"), formats=("JPEG", "GIF"), **LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params", "frames"),
+    [
+        ("GIF", {}, 1),
+        ("GIF", {"save_all": True, "duration": 50}, 3),
+        ("PNG", {"save_all": True, "duration": 50}, 3),
+        ("WEBP", {"save_all": True, "duration": 50}, 3),
+        ("JPEG", {}, 1),
+    ],
+)
+def test_frames_are_counted(fmt, params, frames):
+    first, *rest = [Image.effect_noise((8, 8), 60 + i).convert("RGB") for i in range(frames)]
+    buffer = io.BytesIO()
+    first.save(buffer, fmt, append_images=rest, **params)
+    assert inspect(buffer.getvalue()).frames == frames
+
+
+def test_gif_frames_are_counted_without_pillow_seeking(monkeypatch):
+    # n_frames seeks through every frame in Python: 1.5 s for a million frames.
+    def forbidden(self):
+        raise AssertionError("n_frames walks the whole GIF")
+
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "n_frames", property(forbidden))
+    assert inspect(gif(1, 1, 3)).frames == 3
+    bomb = gif(1, 1, 1_000_000)  # 15 MB of frames
+    started = time.process_time()
+    assert refusal(bomb).endswith("too many frames; the limit is 1000.")
+    assert time.process_time() - started < 0.5  # we stop counting at 1001; seeking all: 1.5 s
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode("JPEG")[:2] + b"\xff\xe5\0\x02" * 200_000 + encode("JPEG")[2:],
+        png(1, 1, TINY_IDAT, extra=png_chunk(b"prVt", b"") * 200_000),
+        gif(1, 1, 1, before=b"!\xfe" + b"\x01A" * 1_000_000 + b"\0"),
+        riff(*[riff_chunk(b"JUNK", b"")] * 200_000),
+    ],
+    ids=["jpeg_segments", "png_chunks", "gif_sub_blocks", "riff_chunks"],
+)
+def test_files_of_tiny_blocks_are_refused_before_pillow_parses_them(data):
+    started = time.process_time()
+    assert "unreasonable number of tiny blocks" in refusal(data)
+    assert time.process_time() - started < 1.0  # Pillow alone, at 20 MiB: seconds, hundreds of MB
+
+
+def test_orientation_swaps_the_displayed_size():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    info = inspect(encode("JPEG", (40, 20), exif=exif.tobytes()))
+    assert (info.width, info.height) == (20, 40)
+
+
+def test_orientation_is_the_exif_tag_only_as_browsers_read_it():
+    xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    info = inspect(encode("PNG", (40, 20), pnginfo=_xmp(xmp)))
+    assert (info.width, info.height) == (40, 20)
+
+
+def _xmp(xmp: bytes):
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    return info
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP"])
+def test_inspecting_never_decodes_pixels(fmt, monkeypatch):
+    data = encode(fmt, (40, 20), mode="P" if fmt == "GIF" else "RGB")
+    loads = []  # recorded, not raised: a raise could be swallowed as "broken EXIF"
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self))
+    monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self))
+    assert inspect(data).format == fmt
+    assert loads == []
+
+
+def test_a_broken_exif_block_does_not_refuse_the_image():
+    assert inspect(encode("PNG", exif=b"Exif\0\0" + bytes(64))).format == "PNG"
+
+
+def test_mpo_is_a_jpeg_of_one_frame():
+    images = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "MPO", save_all=True, append_images=images[1:])
+    info = inspect(buffer.getvalue())
+    assert (info.format, info.frames, info.content_type) == ("JPEG", 1, "image/jpeg")
+
+
+def test_gif_frame_extents_grow_the_canvas_as_pillow_does():
+    assert refusal(gif(1, 1, 1, frame=(0, 0, 65535, 65535))).startswith("Image is 4295 megapixels")
+
+
+def test_the_limit_is_never_above_pillows_own():
+    # Above Image.MAX_IMAGE_PIXELS Pillow warns; raise that setting to allow more.
+    assert refusal(png(10000, 10000, TINY_IDAT), max_pixels=10**9).endswith("the limit is 89.")
+
+
+def test_pillows_bomb_warning_never_fires_for_walked_formats():
+    with warnings.catch_warnings(record=True) as caught:  # single-threaded test: fine here
+        warnings.simplefilter("always")
+        for size in (10_000, 20_000, 65_535):
+            refusal(png(size, size, TINY_IDAT))
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_pillows_bomb_check_is_a_refusal_where_we_do_not_walk(monkeypatch):
+    monkeypatch.setattr(probe, "read_layout", lambda *args: None)
+    for size in (10_000, 20_000):  # warning (made an error), then Pillow's own error
+        assert (
+            refusal(png(size, size, TINY_IDAT)) == "Image is too large; the limit is 60 megapixels."
+        )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bad value"),
+        SyntaxError("not a PNG"),
+        struct.error("unpack requires a buffer"),
+        OSError("truncated"),
+        EOFError(),
+        ZeroDivisionError(),
+        MemoryError(),
+        IndexError(),
+        TypeError(),
+        KeyError("mode"),
+        RecursionError(),
+        Image.UnidentifiedImageError("cannot identify"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_every_pillow_exception_becomes_invalid_image(monkeypatch, error):
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Image, "open", broken)
+    message = refusal(encode("PNG"))
+    assert message.startswith("Upload a valid image: this file is not a JPEG, PNG, GIF or WebP")
+
+
+def test_concurrent_inspections_each_get_their_own_answer():
+    # The bomb defences hold no per-call global state, so threads can't leak into each other.
+    files = [
+        encode("PNG"),
+        png(20_000, 20_000, TINY_IDAT),
+        gif(1, 1, 2000),
+        encode("GIF", mode="P"),
+    ]
+    expected = [_answer(data) for data in files]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(_answer, files * 50))
+    assert answers == expected * 50
+
+
+def _answer(data: bytes) -> str:
+    try:
+        return inspect(data).format
+    except InvalidImage as exc:
+        return str(exc)
+
+
+def test_truncated_images_are_never_loaded():
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_png_truncated_at_a_chunk_boundary_is_left_to_the_decoder():
+    assert inspect(encode("PNG")[:-12]).format == "PNG"  # only IEND missing: every pixel is there
