@@ -46,6 +46,10 @@ test: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+## bench: the render benchmark: every method in fresh processes, interleaved, ratios to the floor
+bench: $(VENV)/.bench
+	$(PY) -m benchmarks.render $(BENCH_ARGS)
+
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 

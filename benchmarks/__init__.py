@@ -1,0 +1,6 @@
+"""Benchmarks of the render pipeline (issue 3), never run as tests: ``make bench``.
+
+``python -m benchmarks.render`` makes its inputs in code, measures every method in fresh
+processes over interleaved rounds, prints the table and the goals, and writes
+``benchmarks/results.md``. The peers come from ``requirements/bench.txt``.
+"""
