@@ -13,23 +13,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),  # odd files on purpose
 ]
 
-# Reported to the engines' owner. Strict: once fixed, the XPASS says to delete the line.
-KNOWN_ENGINE_BUGS = {
-    ("pillow", name): "getexif() also takes XMP's and ImageMagick's orientation; browsers don't"
-    for name in (
-        "jpeg_xmp_orientation_6",
-        "webp_xmp_orientation_6",
-        "png_xmp_orientation_6",
-        "png_raw_profile_orientation_6",
-    )
-}
-
 
 @pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
-def test_hostile_case(case, engine, outcome, request):
-    if (engine, case.name) in KNOWN_ENGINE_BUGS:
-        reason = KNOWN_ENGINE_BUGS[engine, case.name]
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+def test_hostile_case(case, engine, outcome):
     result = outcome(case.data)
     if case.accepted is True:
         assert not isinstance(result, InvalidImage), f"{case.why}; refused with {result}"

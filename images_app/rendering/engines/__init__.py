@@ -11,10 +11,16 @@ everywhere. Both draw the same pictures (one correctness matrix runs over both):
   pixel is not fully opaque; resizing is LANCZOS on premultiplied alpha;
 - format ``auto``: PNG where there is transparency, else JPEG; a transparent source asked for
   as JPEG is flattened onto white.
+
+AVIF decodes with Pillow's own plugin and libvips' heifload; HEIC (iPhone photos) needs
+``pillow-heif``, registered here, and always decodes through Pillow: the libheif inside
+pyvips-binary has no HEVC decoder. Either is accepted only if the caller's ``formats``
+allow-list names it (``"AVIF"``, ``"HEIF"``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,14 +69,19 @@ class Output:
 
 def available_engines() -> list[str]:
     """The engine names that import on this machine, preferred first."""
+    return list(_importable())
+
+
+@functools.cache  # a failed import is retried on every attempt: try each engine once
+def _importable() -> tuple[str, ...]:
     names = []
     for name, module in ENGINES.items():
         try:
             importlib.import_module(module)
-        except ImportError:
+        except (ImportError, OSError):  # OSError: pyvips without a libvips to load
             continue
         names.append(name)
-    return names
+    return tuple(names)
 
 
 def render(

@@ -1,9 +1,10 @@
 """The libvips engine (pyvips): the default wherever pyvips imports.
 
 libvips streams: a JPEG is decoded (shrunk on load where the largest rendition leaves
-room) and resized in one pass without ever holding the full image, so a 24 MP photo costs
-a few strips of memory. Only the loader for the sniffed, allowed format is ever called, never
-libvips' generic one, and every output size comes from ``fit_inside``, not from libvips.
+room), resized and colour-converted in one pass without ever holding the full image, so a
+24 MP photo costs about 40 MB, not the 72 MB of its pixels. Only the loader for the sniffed,
+allowed format is ever called, never libvips' generic one, and every output size comes from
+``fit_inside``, not from libvips.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ _UPRIGHT = {
 
 
 class VipsEngine(BaseEngine):
+    """libvips: decode, resize and colour stream strip by strip; see BaseEngine for the plan."""
+
     def render(
         self,
         data: bytes,
@@ -104,7 +107,9 @@ class VipsEngine(BaseEngine):
             subsample = "off" if quality >= 90 else "on"
             return image.jpegsave_buffer(Q=quality, keep="none", subsample_mode=subsample)
         if fmt == "PNG":
-            return image.pngsave_buffer(compression=PNG_COMPRESSION, keep="none")
+            # The "up" filter: within a few percent of adaptive filtering's size on photos and
+            # graphics alike, at a fraction of its time (measured on libvips 8.18).
+            return image.pngsave_buffer(compression=PNG_COMPRESSION, filter="up", keep="none")
         return image.webpsave_buffer(Q=quality, keep="none", effort=4)
 
 
@@ -134,7 +139,9 @@ def _resize(image: pyvips.Image, size: Size) -> pyvips.Image:
         return image
     alpha = image.hasalpha()
     if alpha:
-        image = image.premultiply()
+        # Back to 8 bits before resizing, as Pillow's RGBa: libvips' float resize is 5x slower,
+        # and the loss only touches colours under near-zero alpha, which nobody sees.
+        image = image.premultiply().rint().cast("uchar")
     image = image.resize(width / image.width, vscale=height / image.height, gap=REDUCING_GAP)
     if alpha:
         image = image.unpremultiply().rint().cast("uchar")

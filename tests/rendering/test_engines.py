@@ -1,0 +1,90 @@
+"""Choosing an engine, the two engines agreeing, and ``render``'s promises to its caller."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from images_app.rendering import available_engines, parse_spec, render
+
+from .factories import DISPLAY_P3, cmyk_profile, encode, oriented, photo, psnr, rgb_profile
+
+SPECS = [parse_spec("thumb", "max-40x40"), parse_spec("large", "max-240x240")]
+
+
+def test_libvips_is_preferred_wherever_it_imports():
+    pytest.importorskip("pyvips")
+    assert available_engines() == ["vips", "pillow"]
+
+
+def test_an_unknown_engine_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="pillow"):
+        render(b"", SPECS, formats=["JPEG"], engine="imagemagick")
+
+
+def _transparent_photo() -> bytes:
+    image = photo(400, 300).convert("RGBA")
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (60, 40, 340, 260))
+    image.putalpha(mask)
+    return encode(image, "PNG")
+
+
+def _on_grey(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", image.size, (128, 128, 128, 255)), image)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        oriented(photo(400, 300), 6),
+        encode(photo(400, 300), "PNG", icc_profile=rgb_profile(DISPLAY_P3)),
+        encode(photo(400, 300).convert("CMYK"), "JPEG", icc_profile=cmyk_profile()),
+        _transparent_photo(),
+    ],
+    ids=["rotated-jpeg", "p3-png", "cmyk-profile", "transparent-png"],
+)
+def test_both_engines_draw_the_same_pictures(data):
+    if available_engines() != ["vips", "pillow"]:
+        pytest.skip("needs both engines")
+    vips, pillow = (
+        render(data, SPECS, formats=["JPEG", "PNG"], engine=name) for name in ("vips", "pillow")
+    )
+    for a, b in zip(vips, pillow, strict=True):
+        assert (a.format, a.width, a.height) == (b.format, b.width, b.height)
+        assert psnr(_on_grey(a.data), _on_grey(b.data)) >= 35, a.name
+
+
+def test_identical_renditions_are_encoded_once_and_each_spec_gets_its_output(engine):
+    # A 30x20 upload fits the two larger boxes as it is: one encode serves both.
+    specs = [
+        parse_spec(name, f"max-{box}x{box}") for name, box in [("a", 40), ("b", 50), ("c", 10)]
+    ]
+    calls = []
+    outputs = render(
+        encode(photo(30, 20), "JPEG"),
+        specs,
+        formats=["JPEG"],
+        engine=engine,
+        on_output=calls.append,
+    )
+    assert [output.name for output in outputs] == ["a", "b", "c"]
+    assert outputs[0].data == outputs[1].data != outputs[2].data
+    assert sorted(output.name for output in calls) == ["a", "b", "c"]
+
+
+def test_an_on_output_failure_reaches_the_caller(engine):
+    def broken_storage(output):
+        raise OSError("storage is down")
+
+    with pytest.raises(OSError, match="storage is down"):
+        render(
+            encode(photo(64, 48), "JPEG"),
+            SPECS,
+            formats=["JPEG"],
+            engine=engine,
+            on_output=broken_storage,
+        )
