@@ -8,6 +8,8 @@ PORT ?= 8000
 DEMO_USER ?= demo
 SAMPLE := docs/sample.jpg
 
+SERVE_BIND ?= 0.0.0.0:$(PORT)
+
 .PHONY: run test lint format bench loadtest serve clean
 
 $(BIN)/activate:
@@ -45,6 +47,18 @@ test: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+## serve: production server: DJANGO_DEBUG=0 unless set; collect static files, then gunicorn
+##        (project/gunicorn.conf.py: WEB_CONCURRENCY workers, default one per core; SERVE_BIND)
+serve: export DJANGO_DEBUG ?= 0
+serve: $(VENV)/.base
+	$(PY) manage.py collectstatic --noinput -v 0
+	exec $(BIN)/gunicorn -c project/gunicorn.conf.py --bind $(SERVE_BIND) project.wsgi
+
+## loadtest: scale-out benchmark, not a test: gunicorn with 1 then 2 workers on PostgreSQL
+##           (postgres://postgres@127.0.0.1:5432/loadtest) and S3 (moto); LOADTEST_ARGS=--help
+loadtest: $(VENV)/.test
+	$(PY) benchmarks/loadtest.py $(LOADTEST_ARGS)
 
 ## bench: the render benchmark: every method in fresh processes, interleaved, ratios to the floor
 bench: $(VENV)/.bench

@@ -7,4 +7,9 @@ class ImagesAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from . import checks, signals  # noqa: F401  (registers checks and receivers)
+
+        if apps.is_installed("drf_spectacular"):
+            from . import schema  # noqa: F401  (registers the OpenAPI extensions)

@@ -1,7 +1,7 @@
 """The Image model: a row per upload, its files in the configured storage."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 
 from .storage import get_storage
 
@@ -35,8 +35,9 @@ class Image(models.Model):
     format = models.CharField(max_length=16, editable=False)  # JPEG, PNG, GIF, WEBP
     width = models.PositiveIntegerField(editable=False)  # as displayed (EXIF orientation applied)
     height = models.PositiveIntegerField(editable=False)
-    bytes = models.PositiveBigIntegerField(editable=False)  # of the upload as sent
-    checksum = models.CharField(max_length=64, editable=False)  # sha256 of the upload as sent
+    # Of the stored original: the upload as sent, less any location metadata.
+    bytes = models.PositiveBigIntegerField(editable=False)
+    checksum = models.CharField(max_length=64, editable=False)  # sha256 of the stored original
     # name -> {"key", "width", "height", "format", "bytes", "fingerprint"}
     renditions = models.JSONField(default=dict, editable=False)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -61,8 +62,13 @@ class Image(models.Model):
         from .pipeline import discard, store
 
         store(self, source)
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         try:
-            super().save(*args, **kwargs)
+            # Its own (sub)transaction: a failure after the INSERT (a post_save receiver) takes
+            # the row back with the files, and an enclosing transaction stays usable, so the
+            # files storage would not delete can still be queued.
+            with transaction.atomic(using=using):
+                super().save(*args, **kwargs)
         except BaseException:
             discard(self.stored_keys())
             raise

@@ -10,6 +10,7 @@ from concurrent.futures import Future, wait
 from django.db import transaction
 
 from .conf import app_settings
+from .logging import phase
 from .rendering import Output, SourceInfo, inspect_image, render, strip_location
 from .specs import ORIGINAL, rendition_specs
 from .storage import StorageFailure, delete, executor, get_storage, new_key_prefix, write
@@ -39,7 +40,7 @@ def store(image, data: bytes) -> None:
     image.key_prefix = prefix
     image.original_key = f"{prefix}/{ORIGINAL}.{info.extension}"
     image.format, image.width, image.height = info.format, info.width, info.height
-    image.bytes, image.checksum = len(data), hashlib.sha256(data).hexdigest()
+    image.bytes, image.checksum = len(original), hashlib.sha256(original).hexdigest()
     image.renditions = renditions
 
 
@@ -58,18 +59,20 @@ def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInf
         )
 
     try:
-        outputs = render(
-            data,
-            list(specs.values()),
-            formats=app_settings.FORMATS,
-            engine=app_settings.ENGINE,
-            on_output=on_output,
-        )
+        with phase("render"):
+            outputs = render(
+                data,
+                list(specs.values()),
+                formats=app_settings.FORMATS,
+                engine=app_settings.ENGINE,
+                on_output=on_output,
+            )
     except BaseException:
         wait(writes.values())
         discard([keys[name] for name, future in writes.items() if not future.exception()])
         raise
-    wait(writes.values())
+    with phase("store"):  # what is left of the writes once the last rendition is encoded
+        wait(writes.values())
     failures = [future.exception() for future in writes.values() if future.exception()]
     if failures:
         discard([keys[name] for name, future in writes.items() if not future.exception()])

@@ -48,15 +48,19 @@ def write(storage: Storage, key: str, data: bytes, content_type: str) -> None:
 
 
 def delete(storage: Storage, keys: Iterable[str]) -> list[str]:
-    """Delete each key; return the keys whose deletion failed."""
-    failed = []
-    for key in keys:
+    """Delete each key; return the keys not deleted.
+
+    Stops at the first failure: during an outage each further call would wait out its own
+    timeouts and retries, and the callers keep what is returned queued for ``sweep_storage``.
+    """
+    keys = list(keys)
+    for index, key in enumerate(keys):
         try:
             storage.delete(key)
         except Exception:
             logger.warning("images_app: could not delete %s", key, exc_info=True)
-            failed.append(key)
-    return failed
+            return keys[index:]
+    return []
 
 
 _executor: ThreadPoolExecutor | None = None

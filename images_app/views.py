@@ -77,7 +77,7 @@ class ImageViewSet(
 def serve_file(request, key: str) -> FileResponse:
     """Serve a stored file from the app's storage (the filesystem default has no web server).
 
-    Keys are random and never rewritten, so the answer can be cached for good.
+    Keys are random; ``rerender_images`` may rewrite a file in place, so caches keep a day.
     """
     storage = get_storage()
     try:
@@ -86,7 +86,7 @@ def serve_file(request, key: str) -> FileResponse:
         raise Http404("No such file.") from exc
     response = FileResponse(handle, content_type=_content_type(key))
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["Cache-Control"] = "public, max-age=86400"
     return response
 
 

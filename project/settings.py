@@ -7,17 +7,61 @@ from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
 
 
 def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(int(default))).strip().lower() in ("1", "true", "yes", "on")
 
 
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def production_secret_key() -> str:
+    """DJANGO_DEBUG=0 refuses to start on a missing, short or development secret key."""
+    key = os.environ.get("DJANGO_SECRET_KEY", "")
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith(("django-insecure", DEV_SECRET_KEY)):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters when "
+            "DJANGO_DEBUG=0, e.g. the output of: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
+def production_allowed_hosts() -> list[str]:
+    hosts = env_list("DJANGO_ALLOWED_HOSTS")
+    if not hosts:
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS must list the host names this service answers to when "
+            "DJANGO_DEBUG=0, comma-separated, e.g. DJANGO_ALLOWED_HOSTS=images.example.com"
+        )
+    return hosts
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+if DEBUG:
+    SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
+    ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+else:
+    SECRET_KEY = production_secret_key()
+    ALLOWED_HOSTS = production_allowed_hosts()
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://images.example.com
+
+# Behind a TLS-terminating load balancer. Each is a switch, because each is wrong somewhere:
+# secure cookies break the admin over plain HTTP, and trusting X-Forwarded-Proto is a hole
+# unless the proxy in front always sets it.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -28,10 +72,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
     "images_app",
 ]
 
 MIDDLEWARE = [
+    # First: load balancers probe by IP, before ALLOWED_HOSTS and the HTTPS redirect apply.
+    "images_app.health.HealthCheckMiddleware",
+    "images_app.logging.ApiLogMiddleware",  # logs what the client gets: outside the envelope
     "images_app.middleware.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -41,6 +90,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if not DEBUG:
+    # Static files (the admin's CSS, Swagger UI) from STATIC_ROOT, as collectstatic left them;
+    # development serves them from the apps through runserver instead.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
@@ -90,7 +147,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` fills it (make serve does); whitenoise serves it, compressed and with
+# hashed names cached for good. Development serves straight from the apps.
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 MEDIA_URL = "/media/"
 
@@ -107,8 +166,14 @@ if AWS_STORAGE_BUCKET_NAME:
             "custom_domain": os.environ.get("AWS_S3_CUSTOM_DOMAIN") or None,
             "querystring_auth": env_bool("AWS_QUERYSTRING_AUTH", False),
             "default_acl": None,  # modern buckets disable ACLs; reads come from the policy/CDN
-            "file_overwrite": True,  # keys are random tokens: nothing to overwrite
-            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            # Uploads never reuse a key (random tokens); rerender_images replaces renditions in
+            # place, and with overwriting allowed that is one atomic PUT.
+            "file_overwrite": True,
+            # Browsers and the CDN may cache a file this long. rerender_images rewrites
+            # renditions in place (stored URLs keep working), so keep it finite.
+            "object_parameters": {
+                "CacheControl": os.environ.get("AWS_S3_CACHE_CONTROL", "public, max-age=86400")
+            },
             # Bounded waits and standard retries: an outage answers 503 within seconds instead
             # of pinning workers, and the next request after S3 recovers just works.
             "client_config": Config(
@@ -119,6 +184,8 @@ if AWS_STORAGE_BUCKET_NAME:
                     "mode": "standard",
                 },
                 max_pool_connections=20,
+                # django-storages ignores its "addressing_style" once client_config is set.
+                s3={"addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or "auto"},
             ),
         },
     }
@@ -129,7 +196,11 @@ else:
     }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
     "images": IMAGES_STORAGE,
 }
 SERVE_MEDIA = not AWS_STORAGE_BUCKET_NAME
@@ -146,22 +217,75 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+
+# OpenAPI at /api/schema/, Swagger UI at /api/docs/; the images API's own parts come from
+# images_app.schema (see its docstring).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Images API",
+    "DESCRIPTION": "Upload images, get durable rendition URLs back. Every error answers with "
+    'the envelope `{"error": {"fields", "description", "key"}}`.',
+    "VERSION": "12",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["images_app.schema.preprocess_endpoints"],
+    "ENUM_NAME_OVERRIDES": {
+        "ImageTypeIndexEnum": "images_app.models.ImageType",
+        "ImageTypeNameEnum": "images_app.models.ImageType.labels",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/o/token/",
+    "OAUTH2_SCOPES": {"images": "Upload and manage your images"},
 }
 
 OAUTH2_PROVIDER = {
     "SCOPES": {"images": "Upload and manage your images"},
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ACCESS_TOKEN_EXPIRE_SECONDS", 36000)),
+    # RFC 9700 (OAuth 2.0 Security BCP) now, rather than when django-oauth-toolkit 4 flips them:
+    # clients use client credentials (or the authorization code flow with S256 PKCE), and send
+    # tokens in the Authorization header only.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Development keeps http:// redirect URIs for local clients.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
 }
 
 IMAGES_APP = {}
+if "IMAGES_UPLOAD_RATE" in os.environ:  # uploads per user, e.g. "600/min"; "none": no limit
+    _rate = os.environ["IMAGES_UPLOAD_RATE"].strip()
+    IMAGES_APP["UPLOAD_RATE"] = None if _rate.lower() in ("", "none", "off") else _rate
 
 # One image per request: Django refuses more files early (the API answers 400 with the envelope).
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
+# One JSON object per line on stderr (gunicorn passes it through): every upload and every error
+# answer of the API, with id, owner, version and timings; DJANGO_LOG_FORMAT=text for humans.
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"images_app": {"handlers": ["console"], "level": "INFO"}},
+    "formatters": {
+        "json": {"()": "images_app.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": os.environ.get("DJANGO_LOG_FORMAT", "json"),
+        }
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "images_app": {"level": LOG_LEVEL},
+        # 5xx with their tracebacks; the API's 4xx are logged by images_app.logging already.
+        "django.request": {"level": "ERROR"},
+    },
 }

@@ -1,0 +1,454 @@
+"""Scale-out load benchmark (``make loadtest``): does a second app process add throughput?
+
+    python benchmarks/loadtest.py [--workers 1 2] [--rounds 2] [--clients 4] [--uploads 24]
+
+Sets up what production has, on loopback only: PostgreSQL (a fresh ``loadtest`` database), an S3
+endpoint (moto's server, in its own process) and gunicorn started from ``project/gunicorn.conf.py``
+with DJANGO_DEBUG=0. Then, for each worker count, concurrent clients upload 12-megapixel JPEGs
+(made in code) with the v12 API, and it prints uploads per second, p50/p95 latency, the app's
+CPU time per upload, and the ratio of the last worker count's throughput to the first's. Worker
+counts alternate for ``--rounds`` rounds and the best round of each counts, so a burst of load
+from elsewhere on the machine does not decide the ratio.
+
+The app keeps nothing on local disk in S3 mode, so worker processes share nothing but PostgreSQL
+and the bucket: what two processes on one machine show is what two machines show. By default
+each worker renders on one core (one thread, VIPS_CONCURRENCY=1) so the ratio measures what an
+added process brings rather than libvips' own threads. On a small machine the database, the S3
+server and the clients share the cores with the app: read the ratio with that in mind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import psycopg
+import requests
+from PIL import Image, ImageDraw, ImageFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+CREDENTIALS = ("loadtest", "loadtest")  # moto accepts any; nothing leaves the machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=5).status_code < 500:
+                return
+        except requests.RequestException:  # not listening yet, or still booting
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- The picture -------------------------------------------------------------------------------
+
+
+def photo_jpeg(megapixels: float = 12.0) -> bytes:
+    """A 4:3 JPEG of about ``megapixels``, with photo-like detail (so it compresses like one)."""
+    width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    height = int(width * 3 / 4)
+    small = Image.effect_noise((width // 8, height // 8), 60).convert("RGB")
+    image = small.resize((width, height), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    for i in range(0, width, 97):
+        draw.line([(i, 0), (width - i, height)], fill=(i % 255, 90, 200 - i % 200), width=3)
+    image = image.filter(ImageFilter.DETAIL)
+    grain = Image.effect_noise((width, height), 12).convert("RGB")
+    image = Image.blend(image, grain, 0.15)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+# -- The services ------------------------------------------------------------------------------
+
+
+def fresh_database(url: str) -> None:
+    """Drop and create the database named in ``url`` (connecting to ``postgres`` to do it)."""
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_s3(workdir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    log = (workdir / "moto.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_for(f"{endpoint}/moto-api/", server)
+    except BaseException:
+        stop(server)
+        raise
+    return server, endpoint
+
+
+def public_bucket(endpoint: str) -> str:
+    name = f"loadtest-{uuid.uuid4().hex[:8]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CREDENTIALS[0],
+        aws_secret_access_key=CREDENTIALS[1],
+    )
+    client.create_bucket(Bucket=name)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{name}/*",
+            }
+        ],
+    }
+    client.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+    return name
+
+
+def app_environment(args, endpoint: str, bucket: str, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AWS_"))}
+    (workdir / "static").mkdir(exist_ok=True)
+    env.update(
+        DJANGO_SETTINGS_MODULE="project.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS=LOOPBACK,
+        DJANGO_STATIC_ROOT=str(workdir / "static"),
+        DJANGO_LOG_LEVEL="WARNING",  # one line per upload would be noise here
+        DATABASE_URL=args.database_url,
+        AWS_STORAGE_BUCKET_NAME=bucket,
+        AWS_S3_ENDPOINT_URL=endpoint,
+        AWS_S3_REGION_NAME="us-east-1",
+        AWS_S3_ADDRESSING_STYLE="path",
+        AWS_ACCESS_KEY_ID=CREDENTIALS[0],
+        AWS_SECRET_ACCESS_KEY=CREDENTIALS[1],
+        IMAGES_UPLOAD_RATE="none",  # measure the service, not the throttle
+        VIPS_CONCURRENCY=str(args.vips_concurrency),
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def tokens(env: dict[str, str], count: int) -> list[str]:
+    """One user and bearer token per client (uploads are throttled per user in production)."""
+    code = (
+        "import django, json, secrets; django.setup()\n"
+        "from datetime import timedelta\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from django.utils import timezone\n"
+        "from oauth2_provider.models import get_access_token_model, get_application_model\n"
+        "app = get_application_model().objects.create(name='loadtest', client_type='confidential',"
+        " authorization_grant_type='client-credentials')\n"
+        "out = []\n"
+        f"for i in range({count}):\n"
+        "    user = get_user_model().objects.create(username=f'load{i}')\n"
+        "    token = secrets.token_urlsafe(32)\n"
+        "    get_access_token_model().objects.create(user=user, application=app, token=token,"
+        " scope='images', expires=timezone.now() + timedelta(hours=2))\n"
+        "    out.append(token)\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise SystemExit(f"could not create tokens:\n{result.stderr}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def start_gunicorn(env, workers: int, threads: int, workdir: Path):
+    port = free_port()
+    log = (workdir / f"gunicorn-{workers}.log").open("w")
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "project/gunicorn.conf.py",
+        "--bind", f"{LOOPBACK}:{port}", "--workers", str(workers), "--threads", str(threads),
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        [*command, "project.wsgi"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_for(f"{base}/healthz", server)
+    except BaseException:
+        stop(server)
+        raise
+    return server, base
+
+
+def cpu_seconds(pid: int, *, children: bool = False) -> float | None:
+    """CPU time (user + system) used so far by ``pid``, or by its children (gunicorn's workers).
+
+    Read from /proc, so it is Linux-only (None elsewhere). Unlike wall-clock throughput, it
+    does not depend on what else the machine is doing.
+    """
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    try:
+        entries = os.listdir("/proc") if children else [str(pid)]
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if not children or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
+# -- The load ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    workers: int
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[int | str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu: float | None = None  # app CPU seconds spent on the measured uploads
+    s3_cpu: float | None = None  # the S3 server's
+
+    @property
+    def cpu_per_upload(self) -> float | None:
+        return self.cpu / len(self.latencies) if self.cpu and self.latencies else None
+
+    @property
+    def s3_cpu_per_upload(self) -> float | None:
+        return self.s3_cpu / len(self.latencies) if self.s3_cpu and self.latencies else None
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
+
+
+def upload(session: requests.Session, base: str, token: str, data: bytes) -> int:
+    response = session.post(
+        f"{base}/api/images/",
+        headers={"Authorization": f"Bearer {token}", "X-Api-Version": "12"},
+        files={"image": ("photo.jpg", data, "image/jpeg")},
+        data={"type": "product"},
+        timeout=120,
+    )
+    return response.status_code
+
+
+def run_phase(server, s3, base: str, workers: int, tokens_, data: bytes, args) -> Phase:
+    phase = Phase(workers)
+    # Warm up: every worker imports, connects and fills its pools before the clock starts.
+    warm = [threading.Thread(target=_warm, args=(base, t, data)) for t in tokens_[: 2 * workers]]
+    for thread in warm:
+        thread.start()
+    for thread in warm:
+        thread.join()
+    remaining = [args.uploads]
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.max_seconds
+
+    def client(token: str) -> None:
+        with requests.Session() as session:
+            while time.monotonic() < deadline:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                started = time.perf_counter()
+                try:
+                    status = upload(session, base, token, data)
+                except requests.RequestException as exc:
+                    status = type(exc).__name__
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if status == 200:
+                        phase.latencies.append(elapsed)
+                    else:
+                        phase.errors[status] = phase.errors.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(token,)) for token in tokens_]
+    before = cpu_seconds(server.pid, children=True), cpu_seconds(s3.pid)
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    phase.seconds = time.perf_counter() - started
+    after = cpu_seconds(server.pid, children=True), cpu_seconds(s3.pid)
+    if None not in before and None not in after:
+        phase.cpu, phase.s3_cpu = after[0] - before[0], after[1] - before[1]
+    return phase
+
+
+def _warm(base: str, token: str, data: bytes) -> None:
+    with requests.Session() as session:
+        upload(session, base, token, data)
+
+
+# -- Main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternate the worker counts this many times"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent uploaders")
+    parser.add_argument("--uploads", type=int, default=24, help="measured uploads per phase")
+    parser.add_argument("--max-seconds", type=float, default=120, help="cap per phase")
+    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument("--vips-concurrency", type=int, default=1)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "LOADTEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loadtest"
+        ),
+    )
+    parser.add_argument("--keep-database", action="store_true")
+    args = parser.parse_args()
+    if "127.0.0.1" not in args.database_url and "localhost" not in args.database_url:
+        raise SystemExit("The benchmark only talks to loopback addresses.")
+
+    data = photo_jpeg(args.megapixels)
+    with Image.open(io.BytesIO(data)) as probe:
+        size = probe.size
+    print(
+        f"Upload: {size[0]}x{size[1]} JPEG ({size[0] * size[1] / 1e6:.1f} MP, "
+        f"{len(data) / 2**20:.1f} MiB); {args.clients} clients; {args.uploads} uploads per phase; "
+        f"{args.threads} thread(s) per worker; VIPS_CONCURRENCY={args.vips_concurrency}; "
+        f"{os.cpu_count()} CPU(s)"
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
+    s3 = None
+    try:
+        fresh_database(args.database_url)
+        s3, endpoint = start_s3(workdir)
+        env = app_environment(args, endpoint, public_bucket(endpoint), workdir)
+        manage(env, "migrate", "--noinput", "-v", "0")
+        tokens_ = tokens(env, args.clients)
+        phases: dict[int, list[Phase]] = {workers: [] for workers in args.workers}
+        for _ in range(args.rounds):  # alternating evens out a machine whose load drifts
+            for workers in args.workers:
+                server, base = start_gunicorn(env, workers, args.threads, workdir)
+                try:
+                    phase = run_phase(server, s3, base, workers, tokens_, data, args)
+                finally:
+                    stop(server)
+                phases[workers].append(phase)
+                report(phase)
+        summary(phases)
+    finally:
+        if s3 is not None:
+            stop(s3)
+        if not args.keep_database:
+            drop_database(args.database_url)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(phase: Phase) -> None:
+    errors = ", ".join(f"{k}: {v}" for k, v in phase.errors.items()) or "none"
+    cpu = ""
+    if phase.cpu_per_upload and phase.s3_cpu_per_upload:
+        cpu = (
+            f"; CPU per upload: app {phase.cpu_per_upload:.2f} s, "
+            f"S3 server {phase.s3_cpu_per_upload:.2f} s"
+        )
+    print(
+        f"{phase.workers} worker(s): {len(phase.latencies)} uploads in {phase.seconds:.1f} s = "
+        f"{phase.rate:.2f} uploads/s; latency p50 {phase.percentile(50):.2f} s, "
+        f"p95 {phase.percentile(95):.2f} s{cpu}; errors: {errors}",
+        flush=True,
+    )
+
+
+def summary(phases: dict[int, list[Phase]]) -> None:
+    """The best round of each worker count (the one least disturbed by the rest of the machine)."""
+    best = {workers: max(runs, key=lambda p: p.rate) for workers, runs in phases.items()}
+    print("\nBest of each:")
+    for phase in best.values():
+        report(phase)
+    counts = list(best)
+    if len(counts) > 1 and best[counts[0]].rate:
+        first, last = best[counts[0]], best[counts[-1]]
+        print(
+            f"Ratio {last.workers}-worker / {first.workers}-worker throughput: "
+            f"{last.rate / first.rate:.2f}x"
+        )
+    cpu = [p.cpu_per_upload for runs in phases.values() for p in runs if p.cpu_per_upload]
+    if cpu:
+        per_core = 1 / statistics.median(cpu)
+        print(
+            f"App CPU per upload (median): {statistics.median(cpu):.2f} s, so one core of an app "
+            f"machine sustains about {per_core:.1f} uploads/s."
+        )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Load average at the end: {load:.1f} on {os.cpu_count()} CPU(s).")
+
+
+if __name__ == "__main__":
+    main()

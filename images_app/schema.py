@@ -1,0 +1,285 @@
+"""The images API in OpenAPI 3, for drf-spectacular. Only imported where drf-spectacular is used.
+
+A project serving the schema wires it like this (the app itself never imports this module, so
+it works without drf-spectacular installed):
+
+    REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", ...}
+    SPECTACULAR_SETTINGS = {"PREPROCESSING_HOOKS": ["images_app.schema.preprocess_endpoints"],
+                            "OAUTH2_FLOWS": ["clientCredentials"], "OAUTH2_TOKEN_URL": "/o/token/",
+                            ...}
+
+The hook imports this module, which registers the extensions below: the OAuth2 scheme for the
+app's bearer authentication, the annotated view, and the rendition-name map. What depends on
+settings (versions, rendition names) is read when the schema is generated.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension, OpenApiViewExtension
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import serializers
+
+from .conf import app_settings
+from .models import ImageType
+from .serializers import IMAGE_FIELD_SINCE, TYPE_SINCE
+from .specs import ORIGINAL, aliases, rendition_specs
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["fields", "description", "key"],
+    "properties": {
+        "fields": {
+            "type": "object",
+            "description": "Field name -> messages; `{}` where no field is at fault.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "description": {
+            "type": "string",
+            "description": "`Serialization error` for field problems; else what went wrong.",
+        },
+        "key": {
+            "type": "string",
+            "pattern": r"^common\.[a-z_]+$",
+            "description": "Stable error key: common.serializer_error, common.not_authenticated, "
+            "common.permission_denied, common.not_found, common.method_not_allowed, "
+            "common.invalid_version, common.request_too_large, common.unsupported_media_type, "
+            "common.throttled, common.storage_unavailable, common.server_error, …",
+        },
+    },
+}
+
+
+@extend_schema_field(ERROR_SCHEMA)
+class _ErrorField(serializers.JSONField):
+    pass
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """Every error the API answers, whatever the status."""
+
+    error = _ErrorField()
+
+
+class RenditionUrlsField(serializers.DictField):
+    """``{name: absolute URL}``: every rendition, every alias and ``original``."""
+
+
+class RenditionUrlsFieldExtension(OpenApiSerializerFieldExtension):
+    """The rendition names as configured when the schema is generated."""
+
+    target_class = RenditionUrlsField
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        names = [spec.name for spec in rendition_specs()] + list(aliases()) + [ORIGINAL]
+        url = {"type": "string", "format": "uri"}
+        return {
+            "type": "object",
+            "description": "Absolute URL of each rendition, alias and the original upload.",
+            "properties": {name: url for name in names},
+            "required": names,
+            "additionalProperties": url,
+        }
+
+
+TYPE_HELP = "Index of the image type: " + ", ".join(
+    f"{label} {value}" for value, label in ImageType.choices
+)
+
+
+class ImageUploadResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Negative (the legacy bug) for X-Api-Version <= 7.")
+    urls = RenditionUrlsField()
+    type = serializers.ChoiceField(choices=ImageType.choices, help_text=TYPE_HELP)
+    new = serializers.BooleanField(help_text="Always true.")
+
+
+class ImageDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Negative (the legacy bug) for X-Api-Version <= 7.")
+    urls = RenditionUrlsField()
+    type = serializers.ChoiceField(choices=ImageType.choices, help_text=TYPE_HELP)
+    width = serializers.IntegerField(help_text="Of the upload, EXIF orientation applied.")
+    height = serializers.IntegerField()
+    format = serializers.CharField(help_text="Of the upload: JPEG, PNG, GIF, WEBP.")
+    bytes = serializers.IntegerField(help_text="Of the upload as sent.")
+    created = serializers.DateTimeField()
+
+
+@extend_schema_field({"type": "string", "format": "binary"})
+class _FileField(serializers.FileField):
+    pass
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    """The multipart body as the default (latest) version takes it."""
+
+    image = _FileField(
+        help_text=f"The image file (X-Api-Version >= {IMAGE_FIELD_SINCE}). JPEG, PNG, GIF or "
+        "WebP, sniffed from its bytes; the filename and part Content-Type are ignored."
+    )
+    type = serializers.ChoiceField(
+        choices=ImageType.labels,
+        help_text=f"What the image is for (required from X-Api-Version {TYPE_SINCE}).",
+    )
+    product_image = _FileField(
+        required=False,
+        help_text=f"The image file for X-Api-Version < {IMAGE_FIELD_SINCE}, instead of `image`.",
+    )
+
+
+def version_parameter() -> OpenApiParameter:
+    low, high = app_settings.MIN_VERSION, app_settings.MAX_VERSION
+    default, negative = app_settings.DEFAULT_VERSION, app_settings.NEGATIVE_ID_MAX_VERSION
+    return OpenApiParameter(
+        "X-Api-Version",
+        {"type": "integer", "minimum": low, "maximum": high, "default": default},
+        OpenApiParameter.HEADER,
+        description=(
+            f"API version, a whole number from {low} to {high}; without the header, {default}. "
+            f"Anything else answers 406 (`common.invalid_version`).\n\n"
+            "| version | `type` | image file field |\n| --- | --- | --- |\n"
+            f"| {low}-{TYPE_SINCE - 1} | not a field (a product image) | `product_image` |\n"
+            f"| {TYPE_SINCE}-{IMAGE_FIELD_SINCE - 1} | required | `product_image` |\n"
+            f"| {IMAGE_FIELD_SINCE}+ | required | `image` |\n\n"
+            + (f"Versions <= {negative} answer with negative ids." if negative is not None else "")
+        ),
+    )
+
+
+ID_PARAMETER = OpenApiParameter(
+    "id",
+    {"type": "integer", "minimum": -(10**18) + 1, "maximum": 10**18 - 1},
+    OpenApiParameter.PATH,
+    description="The image id; its negative (as versions <= 7 answer) finds the same image.",
+)
+WWW_AUTHENTICATE = OpenApiParameter(
+    "WWW-Authenticate", str, OpenApiParameter.HEADER, response=[401], description="Bearer …"
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Seconds to wait."
+)
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
+
+
+ERRORS = {
+    400: error("A field problem (`common.serializer_error`) or a malformed request."),
+    401: error("No, unknown or expired bearer token (`common.not_authenticated`)."),
+    403: error("The token lacks the `images` scope (`common.permission_denied`)."),
+    404: error("No such image among the caller's (`common.not_found`)."),
+    406: error("Bad `X-Api-Version` (`common.invalid_version`)."),
+    413: error("The request body is over the server's limit (`common.request_too_large`)."),
+    415: error("Not multipart/form-data (`common.unsupported_media_type`)."),
+    429: error("Too many uploads (`common.throttled`); see Retry-After."),
+    500: error("Anything else (`common.server_error`); no traceback."),
+    503: error("Storage down or failing; nothing was kept (`common.storage_unavailable`)."),
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: ERRORS[code] for code in codes}
+
+
+UPLOAD_EXAMPLE = OpenApiExample(
+    "upload",
+    response_only=True,
+    value={
+        "id": 752729,
+        "urls": {
+            name: f"https://cdn.example.com/uploads/1627/product/abc/{name}.jpg"
+            for name in (
+                "ipad",
+                "thumb",
+                "image",
+                "ipad_retina",
+                "ebay",
+                "thumb_retina",
+                "original",
+            )
+        },
+        "type": 0,
+        "new": True,
+    },
+)
+
+
+def annotate(view_class):
+    """The image viewset, annotated: each action's body, answers and parameters."""
+    common = [version_parameter(), WWW_AUTHENTICATE]
+    return extend_schema_view(
+        create=extend_schema(
+            summary="Upload an image",
+            description="Renders every rendition before answering. **200, not 201.** "
+            "The fields depend on `X-Api-Version` (see the parameter).",
+            request={"multipart/form-data": ImageUploadSerializer},
+            responses={
+                200: OpenApiResponse(ImageUploadResponseSerializer, "Stored; every URL works."),
+                **errors(400, 401, 403, 406, 413, 415, 429, 500, 503),
+            },
+            parameters=[*common, RETRY_AFTER],
+            examples=[UPLOAD_EXAMPLE],
+        ),
+        list=extend_schema(
+            summary="List the caller's images",
+            description="The caller's own images, newest first, paginated.",
+            responses={
+                200: OpenApiResponse(ImageDetailSerializer(many=True), "A page of images."),
+                **errors(401, 403, 404, 406, 500),
+            },
+            parameters=common,
+        ),
+        retrieve=extend_schema(
+            summary="One of the caller's images",
+            description="Another owner's image is a 404, never a 403.",
+            responses={
+                200: OpenApiResponse(ImageDetailSerializer, "The image and its URLs."),
+                **errors(401, 403, 404, 406, 500),
+            },
+            parameters=[*common, ID_PARAMETER],
+        ),
+        destroy=extend_schema(
+            summary="Delete an image and all its files",
+            description="The row and every stored file go; if storage fails midway, the image "
+            "either stays whole (503) or is gone at once with its files queued for deletion.",
+            responses={
+                204: OpenApiResponse(description="Gone, with every stored file."),
+                **errors(401, 403, 404, 406, 500, 503),
+            },
+            parameters=[*common, ID_PARAMETER],
+        ),
+    )(type(view_class.__name__, (view_class,), {"__doc__": view_class.__doc__, **SCHEMA_ONLY}))
+
+
+# The version is a header drf-spectacular does not know; it is documented as a parameter.
+SCHEMA_ONLY = {"versioning_class": None}
+
+
+class ImageViewSetSchema(OpenApiViewExtension):
+    target_class = "images_app.views.ImageViewSet"
+    match_subclasses = True
+
+    def view_replacement(self):
+        return annotate(self.target)
+
+
+class BearerTokenScheme(DjangoOAuthToolkitScheme):
+    """django-oauth-toolkit's scheme, for the app's header-only bearer authentication."""
+
+    target_class = "images_app.authentication.BearerTokenAuthentication"
+    match_subclasses = True
+    priority = 1
+
+
+def preprocess_endpoints(endpoints: list, **kwargs) -> list:
+    """One path per operation: drop the images API's aliases without the trailing slash."""
+    paths = {path for path, *_ in endpoints}
+    return [endpoint for endpoint in endpoints if endpoint[0] + "/" not in paths]

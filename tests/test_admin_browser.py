@@ -1,0 +1,181 @@
+"""The admin image library end to end, in a real headless Chromium against a live server.
+
+Needs Debian's ``chromium`` at /usr/bin/chromium (``.ci/run`` installs it): without it these
+tests fail, they never skip. Screenshots go to ``artifacts/screenshots/`` (git-ignored).
+"""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from images_app.models import Image, ImageType
+
+from . import images
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does).")
+    # Playwright's sync API keeps an event loop running in this thread for as long as it is
+    # open; the ORM calls made meanwhile (the tests', the database teardown's) are still plain
+    # synchronous ones, so Django's guard against async use does not apply.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], errors  # no JavaScript errors on any page
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_superuser("curator", "curator@example.com", PASSWORD)
+
+
+def screenshot(page: Page, name: str, backend) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}-{backend.name}.png", full_page=True)
+
+
+def assert_all_loaded(page: Page, selector: str) -> int:
+    """Bring each image into view (they are lazy), wait for it, and check it has pixels."""
+    expect(page.locator(selector).first).to_be_attached()
+    broken = page.locator(selector).evaluate_all(
+        """async images => {
+            for (const image of images) {
+                image.scrollIntoView();
+                await image.decode().catch(() => {});  // rejects for a broken image
+            }
+            window.scrollTo(0, 0);
+            return images.filter(image => !(image.naturalWidth > 0)).map(image => image.src);
+        }"""
+    )
+    assert broken == [], broken
+    return page.locator(selector).count()
+
+
+def log_in(page: Page, live_server, user) -> None:
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/images_app/image/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#result_list")).to_be_visible()
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_browse_inspect_upload_and_bulk_delete(page, live_server, backend, staff_user, user):
+    uploads = [
+        (user, ImageType.PRODUCT, images.jpeg(480, 360)),
+        (user, ImageType.ACCOUNT, images.png_rgba(320, 240)),
+        (staff_user, ImageType.USER, images.jpeg(240, 400)),
+        (staff_user, ImageType.CATEGORY, images.jpeg(400, 160)),
+    ]
+    made = [
+        Image.objects.create_from_upload(owner=owner, type=type, data=data)
+        for owner, type, data in uploads
+    ]
+
+    # Browse: the list, every thumbnail really loaded.
+    log_in(page, live_server, staff_user)
+    assert assert_all_loaded(page, "#result_list img.images-app-thumb") == len(made)
+    screenshot(page, "list", backend)
+
+    # The grid, from the switch above the list.
+    page.click("a.images-app-view >> text=Grid")
+    expect(page).to_have_url(f"{live_server.url}/admin/images_app/image/?view=grid")
+    assert assert_all_loaded(page, "table.images-app-grid img.images-app-thumb") == len(made)
+    page.locator("tr.images-app-card input.action-select").first.check()
+    expect(page.locator("tr.images-app-card.selected")).to_have_count(1)  # actions.js works here
+    expect(page.locator(".action-counter")).to_contain_text("1 of 4 selected")
+    screenshot(page, "grid", backend)
+    page.emulate_media(color_scheme="dark")  # the admin's dark theme: our colours follow it
+    screenshot(page, "grid-dark", backend)
+    page.emulate_media(color_scheme="light")
+    page.locator("tr.images-app-card input.action-select").first.uncheck()
+
+    # Inspect: the change page shows the original and every rendition, all loaded.
+    newest = made[-1]
+    page.click(f"tr.images-app-card a.images-app-card-title >> text=#{newest.pk}")
+    expect(page.locator("h2", has_text="Renditions")).to_be_visible()
+    loaded = assert_all_loaded(page, "figure.images-app-rendition img")
+    assert loaded == len(newest.renditions) + 1
+    shown = page.locator("figure.images-app-rendition").evaluate_all(
+        "figures => figures.map(figure => figure.dataset.rendition)"
+    )
+    assert set(shown) == {"original", *newest.renditions}
+    expect(page.locator(".field-checksum")).to_contain_text(newest.checksum)
+    screenshot(page, "change", backend)
+
+    # Upload: a bad file is a form error and stores nothing; a good one opens its page.
+    before = backend.keys()
+    page.goto(f"{live_server.url}/admin/images_app/image/add/")
+    expect(page.locator("#id_owner")).to_have_value(str(staff_user.pk))
+    page.set_input_files(
+        "#id_file", files=[{"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"hello"}]
+    )
+    page.select_option("#id_type", label="user")
+    page.click("input[name=_save]")
+    expect(page.locator(".errorlist")).to_contain_text("Upload a valid image")
+    screenshot(page, "add-error", backend)
+    assert Image.objects.count() == len(made)
+    assert backend.keys() == before
+
+    page.set_input_files(
+        "#id_file",
+        files=[{"name": "a.png", "mimeType": "image/png", "buffer": images.png_rgba(360, 200)}],
+    )
+    page.select_option("#id_type", label="user")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("Uploaded")
+    uploaded = Image.objects.latest("id")
+    assert (uploaded.owner, uploaded.type, uploaded.width) == (staff_user, ImageType.USER, 360)
+    assert_all_loaded(page, "figure.images-app-rendition img")
+    assert set(uploaded.stored_keys()) <= backend.keys()
+
+    # Bulk delete everything from the list: rows and files go.
+    page.goto(f"{live_server.url}/admin/images_app/image/")
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", "delete_selected")
+    page.click("button[name=index]")
+    expect(page.locator(".images-app-delete-note")).to_be_visible()
+    screenshot(page, "delete-confirm", backend)
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 5 images")
+    assert not Image.objects.exists()
+    wait_for(lambda: backend.keys() == set())

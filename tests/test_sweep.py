@@ -1,0 +1,208 @@
+"""DELETE under storage faults, and ``manage.py sweep_storage``, on both storages."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from images_app.conf import app_settings
+from images_app.models import Image, PendingDeletion
+from images_app.specs import ORIGINAL
+from images_app.storage import get_storage, new_key_prefix
+from images_app.sweep import sweep_storage
+
+from . import images
+from .conftest import FilesystemBackend
+from .faultproxy import StorageFaults
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def faults(backend, settings):
+    faults = StorageFaults(backend, settings)
+    yield faults
+    faults.close()
+
+
+def upload(api) -> Image:
+    photo = SimpleUploadedFile("photo.jpg", images.jpeg(64, 48), "image/jpeg")
+    response = api.post("/api/images/", {"image": photo, "type": "user"}, format="multipart")
+    assert response.status_code == 200, response.content
+    return Image.objects.get(pk=response.json()["id"])
+
+
+def stored_image(owner) -> Image:
+    """An image row and its six files, written straight to storage (no rendering: quicker)."""
+    prefix = new_key_prefix(owner.pk, "user")
+    keys = {name: f"{prefix}/{name}.jpg" for name in (ORIGINAL, *app_settings.RENDITIONS)}
+    for key in keys.values():
+        assert get_storage().save(key, ContentFile(b"jpeg bytes")) == key
+    return Image.objects.create(
+        owner=owner,
+        key_prefix=prefix,
+        original_key=keys.pop(ORIGINAL),
+        format="JPEG",
+        width=1,
+        height=1,
+        bytes=10,
+        checksum="0" * 64,
+        renditions={name: {"key": key} for name, key in keys.items()},
+    )
+
+
+def orphan(key: str) -> str:
+    """A stored file with no row, as a crashed upload leaves it."""
+    assert get_storage().save(key, ContentFile(b"left behind")) == key
+    return key
+
+
+def sweep(*args: str) -> str:
+    out = io.StringIO()
+    call_command("sweep_storage", *args, stdout=out)
+    return out.getvalue()
+
+
+def queued() -> set[str]:
+    return set(PendingDeletion.objects.values_list("key", flat=True))
+
+
+# -- DELETE /api/images/<id>/ -------------------------------------------------------------------
+
+
+def test_delete_while_storage_fails_is_204_and_queues_the_files(
+    api, backend, faults, django_capture_on_commit_callbacks
+):
+    image = upload(api)
+    faults.fail_deletes()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"/api/images/{image.pk}/")
+
+    assert response.status_code == 204
+    assert api.get(f"/api/images/{image.pk}/").status_code == 404  # gone from the API at once
+    assert api.get("/api/images/").json()["count"] == 0
+    assert queued() == set(image.stored_keys())
+    faults.heal()
+    assert backend.keys() == set(image.stored_keys())  # still stored, still queued
+
+    output = sweep()
+
+    assert "Queued deletions: 6 deleted, 0 failed" in output
+    assert all(f"  deleted {key}" in output for key in image.stored_keys())
+    assert backend.keys() == set()
+    assert not PendingDeletion.objects.exists()
+
+
+def test_a_sweep_while_storage_still_fails_keeps_the_queue_and_exits_nonzero(
+    api, user, backend, faults, django_capture_on_commit_callbacks
+):
+    image = stored_image(user)
+    faults.fail_deletes()
+    with django_capture_on_commit_callbacks(execute=True):
+        api.delete(f"/api/images/{image.pk}/")
+
+    # S3 lists but cannot delete; the filesystem, its volume gone, cannot even list.
+    expected = "6 file" if backend.name == "s3" else "Could not list the storage"
+    with pytest.raises(CommandError, match=expected):
+        sweep()
+
+    assert queued() == set(image.stored_keys())
+    faults.heal()
+    assert backend.keys() == set(image.stored_keys())
+
+
+# -- unreferenced files -------------------------------------------------------------------------
+
+
+def test_unreferenced_files_go_only_after_the_grace_period(user, backend):
+    image = stored_image(user)
+    lost = orphan("uploads/1/product/crashed-upload/original.jpg")
+    outside = orphan("elsewhere/not-the-apps.txt")
+
+    output = sweep()  # default grace: one hour
+
+    assert "older than 3600 s: 0 deleted, 0 failed; 1 younger kept." in output
+    assert backend.keys() == {*image.stored_keys(), lost, outside}
+
+    output = sweep("--older-than", "0")
+
+    assert "older than 0 s: 1 deleted, 0 failed; 0 younger kept." in output
+    assert f"  deleted {lost}" in output
+    assert backend.keys() == {*image.stored_keys(), outside}  # rows' files and others' stay
+
+
+def test_the_grace_period_is_measured_from_the_files_time(backend):
+    lost = orphan("uploads/1/account/crashed-upload/thumb.jpg")
+
+    soon = sweep_storage(now=timezone.now() + timedelta(minutes=59))
+    later = sweep_storage(now=timezone.now() + timedelta(minutes=61))
+
+    assert (soon.orphans_young, soon.orphans_deleted) == ([lost], [])
+    assert (later.orphans_young, later.orphans_deleted) == ([], [lost])
+    assert backend.keys() == set()
+
+
+def test_a_dry_run_reports_and_changes_nothing(
+    api, user, backend, faults, django_capture_on_commit_callbacks
+):
+    image = stored_image(user)
+    faults.fail_deletes()
+    with django_capture_on_commit_callbacks(execute=True):
+        api.delete(f"/api/images/{image.pk}/")
+    faults.heal()
+    lost = orphan("uploads/9/category/crashed-upload/ebay.jpg")
+    before = backend.keys()
+
+    output = sweep("--dry-run", "--older-than", "0")
+
+    assert "Queued deletions: 6 would delete" in output
+    assert "older than 0 s: 1 would delete" in output
+    assert f"  would delete {lost}" in output
+    assert output.rstrip().endswith("Dry run: nothing was changed.")
+    assert backend.keys() == before
+    assert queued() == set(image.stored_keys())
+
+
+def test_a_queued_key_that_a_row_references_is_never_deleted(user, backend):
+    image = stored_image(user)
+    PendingDeletion.objects.create(key=image.original_key)
+
+    report = sweep_storage(older_than=0)
+
+    assert report.queued_referenced == [image.original_key]
+    assert backend.keys() == set(image.stored_keys())
+    assert not PendingDeletion.objects.exists()
+
+
+def test_empty_directories_left_by_deletes_are_removed(settings, tmp_path, user):
+    """Filesystems keep a directory per image after its files go; object stores have none."""
+    backend = FilesystemBackend(tmp_path / "media")
+    settings.STORAGES = {**settings.STORAGES, "images": backend.config()}
+    image = stored_image(user)
+    image.delete()  # in the test transaction: the files stay queued
+
+    young = sweep_storage()  # deletes the queued files; their directory is left, too young
+
+    assert (young.queued_deleted, young.directories_removed) == (image.stored_keys(), [])
+    assert (backend.root / image.key_prefix).is_dir()
+    old = sweep_storage(older_than=0)
+    assert old.directories_removed == [image.key_prefix]
+    assert not (backend.root / image.key_prefix).exists()
+
+
+def test_an_empty_key_prefix_is_refused(settings):
+    settings.IMAGES_APP = {"KEY_PREFIX": ""}
+
+    with pytest.raises(ImproperlyConfigured, match=r'IMAGES_APP\["KEY_PREFIX"\]'):
+        sweep_storage()
+
+
+def test_a_negative_grace_period_is_refused():
+    with pytest.raises(CommandError, match="--older-than"):
+        sweep("--older-than", "-1")
