@@ -29,7 +29,9 @@ DEFAULTS = {
     # "auto" (libvips where it imports, else Pillow), "vips" or "pillow".
     "ENGINE": "auto",
     # Upload formats, by Pillow's names; sniffed from the bytes, never from the filename.
-    "FORMATS": ["JPEG", "PNG", "GIF", "WEBP"],
+    # HEIF is HEIC (iPhone photos; needs pillow-heif). AVIF goes before HEIF: Pillow tries them
+    # in this order, and pillow-heif would take AVIF files it can't decode.
+    "FORMATS": ["JPEG", "PNG", "GIF", "WEBP", "AVIF", "HEIF"],
     "MAX_BYTES": 20 * MiB,  # per file: a 400 field error above it
     "MAX_PIXELS": 60_000_000,  # width x height x frames, from the header: a 400 above it
     "MAX_FRAMES": 1000,  # animation frames

@@ -32,7 +32,7 @@ class Image(models.Model):
     # uploads/<owner>/<type>/<token>: every stored file of this image lives below it.
     key_prefix = models.CharField(max_length=200, unique=True, editable=False)
     original_key = models.CharField(max_length=255, editable=False)
-    format = models.CharField(max_length=16, editable=False)  # JPEG, PNG, GIF, WEBP
+    format = models.CharField(max_length=16, editable=False)  # JPEG, PNG, GIF, WEBP, AVIF, HEIF
     width = models.PositiveIntegerField(editable=False)  # as displayed (EXIF orientation applied)
     height = models.PositiveIntegerField(editable=False)
     # Of the stored original: the upload as sent, less any location metadata.

@@ -107,7 +107,7 @@ class ImageDetailSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ImageType.choices, help_text=TYPE_HELP)
     width = serializers.IntegerField(help_text="Of the upload, EXIF orientation applied.")
     height = serializers.IntegerField()
-    format = serializers.CharField(help_text="Of the upload: JPEG, PNG, GIF, WEBP.")
+    format = serializers.CharField(help_text="Of the upload: JPEG, PNG, GIF, WEBP, AVIF, HEIF.")
     bytes = serializers.IntegerField(help_text="Of the upload as sent.")
     created = serializers.DateTimeField()
 
@@ -121,8 +121,9 @@ class ImageUploadSerializer(serializers.Serializer):
     """The multipart body as the default (latest) version takes it."""
 
     image = _FileField(
-        help_text=f"The image file (X-Api-Version >= {IMAGE_FIELD_SINCE}). JPEG, PNG, GIF or "
-        "WebP, sniffed from its bytes; the filename and part Content-Type are ignored."
+        help_text=f"The image file (X-Api-Version >= {IMAGE_FIELD_SINCE}). JPEG, PNG, GIF, "
+        "WebP, AVIF or HEIC, sniffed from its bytes; the filename and part Content-Type are "
+        "ignored."
     )
     type = serializers.ChoiceField(
         choices=ImageType.labels,

@@ -92,5 +92,12 @@ def serve_file(request, key: str) -> FileResponse:
 
 def _content_type(key: str) -> str:
     extension = key.rsplit(".", 1)[-1].lower()
-    types = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+    types = {
+        "jpg": "image/jpeg",
+        "png": "image/png",
+        "gif": "image/gif",
+        "webp": "image/webp",
+        "heic": "image/heic",
+        "avif": "image/avif",
+    }
     return types.get(extension, "application/octet-stream")

@@ -12,6 +12,7 @@ import boto3
 import pytest
 import requests
 from django.core.cache import cache
+from django.core.files.storage import StorageHandler, storages
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 from oauth2_provider.models import get_access_token_model, get_application_model
@@ -100,8 +101,26 @@ class S3Backend:
         )
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
+    def empty(self) -> None:
+        keys = sorted(self.keys())
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            s3_client(self.endpoint).delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+
     def head(self, key: str) -> dict:
         return s3_client(self.endpoint).head_object(Bucket=self.bucket, Key=key)
+
+
+@pytest.fixture(scope="session")
+def s3_shared(s3_endpoint):
+    """One bucket and one S3Storage for the tests that use the plain S3 backend.
+
+    django-storages opens a boto3 session per thread per storage instance (~0.1-0.5 s each);
+    a fresh instance per test would pay that again in every writer thread of every test.
+    """
+    chosen = S3Backend(s3_endpoint, public_bucket(s3_endpoint))
+    handler = StorageHandler({"images": chosen.config()})
+    return chosen, handler["images"]
 
 
 @pytest.fixture(params=["filesystem", "s3"])
@@ -109,11 +128,14 @@ def backend(request, settings, tmp_path):
     """The image storage, once as a directory and once as S3 over HTTP; set in STORAGES."""
     if request.param == "filesystem":
         chosen = FilesystemBackend(tmp_path / "media")
-    else:
-        endpoint = request.getfixturevalue("s3_endpoint")
-        chosen = S3Backend(endpoint, public_bucket(endpoint))
+        settings.STORAGES = {**settings.STORAGES, "images": chosen.config()}
+        yield chosen
+        return
+    chosen, storage = request.getfixturevalue("s3_shared")
     settings.STORAGES = {**settings.STORAGES, "images": chosen.config()}
-    return chosen
+    storages._storages["images"] = storage  # the same configuration, already connected
+    yield chosen
+    chosen.empty()
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("backend")]
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pillow"
 NOT_AN_IMAGE = (
-    "Upload a valid image: this file is not a JPEG, PNG, GIF or WebP image, or it is corrupted."
+    "Upload a valid image: this file is not a JPEG, PNG, GIF, WebP, AVIF or HEIC image, "
+    "or it is corrupted."
 )
 
 BAD_FILES = {
@@ -85,7 +86,7 @@ def test_the_pixel_limit_is_a_setting(api, backend, settings):
     settings.IMAGES_APP = {"MAX_PIXELS": 100_000}
     message = assert_refused(post(api, "image", images.jpeg(640, 480), type="product"), "image")
 
-    assert message == "Image is 0.3 megapixels; the limit is 0.1."
+    assert message == "Image is 0.31 megapixels; the limit is 0.1."
     assert_nothing_kept(backend)
 
 

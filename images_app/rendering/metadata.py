@@ -9,10 +9,17 @@ appended after the image (MPO frames, motion-photo videos with GPS of their own)
   valid and orientation is untouched;
 - XMP, IPTC and the MPO index are dropped whole, as is anything after the image's end marker;
 - everything else, the entropy-coded data first of all, is copied byte for byte.
+
+HEIC and AVIF are edited strictly in place: their item locations are absolute file offsets,
+so no byte may move. The EXIF item is cleaned as above; XMP (and any other ``mime`` item)
+is blanked to an empty packet padded with spaces; boxes nobody reads (``free``, vendor
+boxes, a motion photo's video in ``mpvd``) are zeroed, or cut off where nothing follows
+them. A file whose metadata can't be located with certainty is refused (InvalidImage).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 import zlib
@@ -20,9 +27,12 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 
+from . import isobmff
+from .errors import InvalidImage
 from .probe import (
     APP1,
     Block,
+    Budget,
     exif_orientation,
     gif_blocks,
     gif_header_end,
@@ -36,13 +46,17 @@ ORIENTATION = 0x0112
 _BYTE_ORDERS = {b"II": "<", b"MM": ">"}
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 _EXIF_PREFIX = re.compile(rb"(?:Exif\x00[\x00\xff]){0,2}")  # Pillow accepts it doubled, too
+# A TIFF header and an IFD0 of no entries: EXIF that says nothing, and still parses.
+_EMPTY_TIFF = {b"II": b"II*\0\x08\0\0\0" + bytes(6), b"MM": b"MM\0*\0\0\0\x08" + bytes(6)}
+_EMPTY_XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
 
 
 def strip_location(data: bytes, format: str) -> bytes:
     """``data`` without location metadata; encoded pixels, orientation and the rest kept.
 
     Raises ValueError for a format it can't clean, so allowing a new format without
-    teaching this function fails loudly instead of serving location.
+    teaching this function fails loudly instead of serving location; InvalidImage for a
+    HEIC or AVIF file whose metadata it can't locate with certainty.
     """
     strip = _STRIPPERS.get(format.upper())
     if strip is None:
@@ -234,11 +248,134 @@ def _gif_block(data: bytes, block: Block) -> bytes:
     return data[block.start : block.end]
 
 
+def _strip_heif(data: bytes, fmt: str = "HEIF") -> bytes:
+    try:
+        heif = isobmff.parse(data, Budget(data))
+        out = bytearray(data)
+        _clean_items(data, heif, out)
+        end = _blank_unread_boxes(heif, out)
+    except InvalidImage:  # the budget's refusal says what is wrong already
+        raise
+    except (ValueError, struct.error) as exc:  # Malformed and Unsupported are ValueErrors
+        raise InvalidImage(
+            f"This {isobmff.name(fmt)} file's metadata could not be read safely; export it as JPEG."
+        ) from exc
+    return bytes(out[:end])
+
+
+def _clean_items(data: bytes, heif: isobmff.Heif, out: bytearray) -> None:
+    """Clean EXIF items and blank mime (XMP) items, each over its own extents."""
+    metadata = [item for item in heif.items.values() if item.type in (b"Exif", b"mime")]
+    _check_apart(heif, metadata)
+    for item in metadata:
+        payload = isobmff.payload(data, item)
+        cleaned = _clean_exif_item(payload) if item.type == b"Exif" else _blank_mime(item, payload)
+        for start, end in item.extents:
+            out[start:end], cleaned = cleaned[: end - start], cleaned[end - start :]
+
+
+def _check_apart(heif: isobmff.Heif, metadata: list[isobmff.Item]) -> None:
+    """Each metadata extent must lie in mdat or idat, and share no byte with another extent:
+    overwriting it must change nothing but that item."""
+    holders = [box for box in (*heif.boxes, *heif.meta_children) if box.kind in (b"mdat", b"idat")]
+    holders = _Spans((box.body, box.end) for box in holders)
+    for item in metadata:
+        if item.construction == 2:
+            raise ValueError(f"item {item.id} is built from other items")
+        if not all(holders.holds(start, end) for start, end in item.extents):
+            raise ValueError(f"item {item.id} lies outside mdat and idat")
+    ids = {item.id for item in metadata}
+    extents = sorted(
+        (start, end, item.id in ids)
+        for item in heif.items.values()
+        for start, end in item.extents
+        if end > start
+    )
+    any_end = meta_end = 0
+    for start, end, is_metadata in extents:
+        if start < meta_end or (is_metadata and start < any_end):
+            raise ValueError("a metadata item shares bytes with another item")
+        any_end = max(any_end, end)
+        meta_end = max(meta_end, end) if is_metadata else meta_end
+
+
+class _Spans:
+    """Byte ranges, merged and sorted, for overlap questions in log time."""
+
+    def __init__(self, spans) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(span for span in spans if span[1] > span[0]):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [start for start, _ in merged]
+        self.ends = [end for _, end in merged]
+
+    def holds(self, start: int, end: int) -> bool:
+        at = bisect.bisect_right(self.starts, start) - 1
+        return at >= 0 and end <= self.ends[at]
+
+    def touches(self, start: int, end: int) -> bool:
+        at = bisect.bisect_right(self.ends, start)
+        return at < len(self.starts) and self.starts[at] < end
+
+
+def _clean_exif_item(payload: bytes) -> bytes:
+    """An Exif item (a 4-byte offset to the TIFF header, then the block) cleaned in place:
+    GPS removed by ``clean_exif``; where that falls back to less, the rest zero-padded."""
+    block = payload[4:]
+    prefix = _EXIF_PREFIX.match(block).end()
+    order = block[prefix : prefix + 2]
+    # libavif refuses a file whose offset misses the header; libvips reads from byte 4.
+    if payload[:4] != prefix.to_bytes(4) or block[prefix : prefix + 4] not in (
+        b"II*\0",
+        b"MM\0*",
+    ):
+        raise ValueError("the EXIF item's TIFF header is not where its offset says")
+    if len(block) - prefix < len(_EMPTY_TIFF[order]):
+        return payload  # too short to hold an IFD, let alone a GPS one
+    cleaned = clean_exif(block)
+    if cleaned is None:
+        cleaned = block[:prefix] + _EMPTY_TIFF[order]  # Pillow's AVIF plugin needs it parseable
+    if len(cleaned) > len(block):
+        raise ValueError("no room for the EXIF that keeps the orientation")
+    return payload[:4] + cleaned.ljust(len(block), b"\0")
+
+
+def _blank_mime(item: isobmff.Item, payload: bytes) -> bytes:
+    """XMP becomes an empty packet padded with spaces (as XMP's own in-place edits pad);
+    any other mime content, which nothing here reads, becomes zeros."""
+    if item.content_encoding:
+        raise ValueError(f"item {item.id} is compressed ({item.content_encoding!r})")
+    if item.content_type != b"application/rdf+xml":
+        return bytes(len(payload))
+    packet = _EMPTY_XMP if len(payload) >= len(_EMPTY_XMP) else b""
+    return packet.ljust(len(payload), b" ")
+
+
+def _blank_unread_boxes(heif: isobmff.Heif, out: bytearray) -> int:
+    """Zero the payload of boxes that no decoder reads and no item's data lies in; return
+    where the file may end: after its last box that holds anything."""
+    data = _Spans(extent for item in heif.items.values() for extent in item.extents)
+    unread = [box for box in heif.meta_children if box.kind not in isobmff.META_CHILDREN]
+    unread += [box for box in heif.boxes if box.kind not in (b"ftyp", b"meta", b"mdat")]
+    end = max(box.end for box in heif.boxes if box.kind in (b"ftyp", b"meta", b"mdat"))
+    for box in unread:
+        if data.touches(box.body, box.end):
+            end = max(end, box.end)  # an item's data is in it: not ours to touch
+        else:
+            out[box.body : box.end] = bytes(box.end - box.body)
+    return end
+
+
 _STRIPPERS = {
     "JPEG": _strip_jpeg,
     "MPO": _strip_jpeg,
     "PNG": _strip_png,
     "GIF": _strip_gif,
     "WEBP": _strip_webp,
+    "HEIF": _strip_heif,
+    "AVIF": lambda data: _strip_heif(data, "AVIF"),
 }
 STRIP_FORMATS = frozenset(_STRIPPERS)

@@ -7,6 +7,15 @@ every frame. So we first walk the container ourselves, with a budget of blocks f
 file's size, and take the dimensions and frame count from that walk; Pillow only opens
 files that passed, and only to read their header.
 
+HEIC and AVIF (``isobmff``) are parsed whole, boxes and items, by the same budget. Their
+pixel count is what decoding the primary picture allocates: each coded picture (a grid's
+tiles one by one, an alpha plane) at the larger of its declared size (``ispe``) and the
+size in the codec's own header, which is what libde265 and dav1d trust. Their frames are
+the pictures a viewer lists; image sequences (animations) are refused. The displayed size
+comes from Pillow, as the engines read it: pillow-heif applies ``irot``/``imir`` and clears
+the EXIF tag, Pillow's AVIF plugin turns ``irot``/``imir`` into the EXIF tag; either way the
+EXIF orientation tag a HEIF file carries itself is ignored, as the HEIF standard says.
+
 Thread safety: nothing here touches global state per call. Pillow's
 ``DecompressionBombWarning`` fires inside ``Image.open`` above ``Image.MAX_IMAGE_PIXELS``;
 our own limit, never above Pillow's, is checked from our walk before that, so it can't fire
@@ -27,6 +36,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from . import isobmff
 from .errors import InvalidImage
 
 MAX_FRAMES = 1000  # default frame limit: a long animated GIF, far from a flip-book bomb
@@ -35,12 +45,16 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 # Orientation values 5..8 swap width and height when applied.
 _TRANSPOSED = {5, 6, 7, 8}
-_NAMES = {"WEBP": "WebP"}
+_NAMES = {"WEBP": "WebP", "HEIF": "HEIC"}
+_EXTENSIONS = {"JPEG": "jpg", "HEIF": "heic"}
+# HEIF files whose pictures are HEVC-coded (all we decode) are HEIC; Pillow says image/heif.
+_CONTENT_TYPES = {"HEIF": "image/heic", "AVIF": "image/avif"}
+HEIF_FORMATS = ("HEIF", "AVIF")  # the ISOBMFF ones: one walk, one stripper
 
 
 @dataclass(frozen=True)
 class SourceInfo:
-    format: str  # Pillow's name: JPEG, PNG, GIF, WEBP
+    format: str  # Pillow's name: JPEG, PNG, GIF, WEBP, HEIF (HEIC), AVIF
     width: int  # as displayed, after EXIF orientation
     height: int
     frames: int
@@ -48,11 +62,13 @@ class SourceInfo:
 
     @property
     def extension(self) -> str:
-        return {"JPEG": "jpg"}.get(self.format, self.format.lower())
+        return _EXTENSIONS.get(self.format, self.format.lower())
 
     @property
     def content_type(self) -> str:
-        return Image.MIME.get(self.format, "application/octet-stream")
+        return _CONTENT_TYPES.get(self.format) or Image.MIME.get(
+            self.format, "application/octet-stream"
+        )
 
 
 def inspect_image(
@@ -68,7 +84,9 @@ def inspect_image(
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
     layout = _walk(data, formats, max_frames)
     if layout is not None and layout.size is not None:
-        _check_limits(*layout.size, layout.frames, limit, max_frames)
+        _check_limits(*layout.size, layout.frames, limit, max_frames, layout.pixels)
+    if layout is not None and layout.refusal is not None:
+        raise layout.refusal
     info = _open(data, formats, layout, limit)
     _check_limits(info.width, info.height, info.frames, limit, max_frames)
     return info
@@ -98,6 +116,9 @@ def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int
             _check_mpo_index(image)
             fmt = "JPEG" if image.format == "MPO" else image.format
             same = layout is not None and layout.format == fmt
+            if layout is not None and layout.format in HEIF_FORMATS and not same:
+                # pillow-heif opens AVIF too, and then can't decode it: list "AVIF" first.
+                raise not_an_image(formats)
             frames = layout.frames if same else getattr(image, "n_frames", 1)
             width, height = image.size
             if _orientation(image) in _TRANSPOSED:
@@ -137,16 +158,19 @@ def exif_orientation(exif: bytes) -> int | None:
     return value if isinstance(value, int) else None  # hostile tags hold tuples, bytes, ...
 
 
-def _check_limits(width: int, height: int, frames: int, limit: int, max_frames: int) -> None:
-    if width * height > limit:
+def _check_limits(
+    width: int, height: int, frames: int, limit: int, max_frames: int, pixels: int | None = None
+) -> None:
+    area = max(width * height, pixels or 0)  # pixels: what decoding allocates, where known
+    if area > limit:
         raise InvalidImage(
-            f"Image is {_megapixels(width * height)} megapixels; the limit is {_megapixels(limit)}."
+            f"Image is {_megapixels(area)} megapixels; the limit is {_megapixels(limit)}."
         )
     if frames > max_frames:
         raise InvalidImage(f"Image has too many frames; the limit is {max_frames}.")
-    if width * height * frames > limit:
+    if area * frames > limit:
         raise InvalidImage(
-            f"Image is {_megapixels(width * height * frames)} megapixels across its {frames} "
+            f"Image is {_megapixels(area * frames)} megapixels across its {frames} "
             f"frames; the limit is {_megapixels(limit)}."
         )
 
@@ -177,6 +201,8 @@ class Layout:
     format: str
     size: tuple[int, int] | None
     frames: int
+    pixels: int | None = None  # decoded pixels per frame, where more than the size says
+    refusal: InvalidImage | None = None  # raised after the limits, which say more
 
 
 class Budget:
@@ -199,6 +225,8 @@ def read_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout 
     """Walk the container if it is one we know and allow; None otherwise (Pillow decides)."""
     fmt = sniff(data)
     allowed = {name.upper() for name in formats}
+    if fmt in HEIF_FORMATS and allowed.intersection(HEIF_FORMATS):
+        return _heif_layout(data, formats, max_frames)  # the codec, not the brand, decides
     if fmt is None or fmt not in allowed:
         return None
     size, frames = _LAYOUTS[fmt](data, max_frames)
@@ -215,7 +243,7 @@ def sniff(data: bytes) -> str | None:
         return "GIF"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
-    return None
+    return isobmff.sniff(data)  # HEIF or AVIF, from the brands
 
 
 # JPEG: segments after SOI. SOS carries its entropy-coded data up to the next real marker.
@@ -424,3 +452,41 @@ def _webp_size(block: Block, data: bytes) -> tuple[int, int] | None:
 
 
 _LAYOUTS = {"JPEG": _jpeg_layout, "PNG": _png_layout, "GIF": _gif_layout, "WEBP": _webp_layout}
+
+
+# HEIF and AVIF: boxes and items (see isobmff), the primary picture's codec names the format.
+def _heif_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout:
+    try:
+        heif = isobmff.parse(data, Budget(data))
+        fmt = isobmff.codec(heif, heif.primary)
+        if fmt not in {name.upper() for name in formats}:
+            raise not_an_image(formats)
+        if isobmff.crops(data, heif.primary) and fmt == "AVIF":
+            # libheif (the vips engine) crops to it, Pillow's AVIF plugin doesn't: two pictures.
+            raise InvalidImage(
+                "Upload a valid image: this AVIF file is cropped by its container (clap), "
+                "which is not supported; save it again without the crop, or as JPEG."
+            )
+        frames = len(isobmff.top_level_images(heif))
+        if frames > max_frames:
+            return Layout(fmt, (1, 1), frames)  # enough to refuse
+        planes = [heif.primary, *isobmff.alpha_planes(data, heif, heif.primary)]
+        pixels = sum(isobmff.decoded_pixels(data, heif, plane) for plane in planes)
+        size = isobmff.ispe(data, heif.primary)
+    except isobmff.Unsupported as exc:
+        raise InvalidImage(str(exc)) from exc
+    except isobmff.Malformed as exc:
+        raise _malformed(data) from exc
+    try:
+        for plane in planes:
+            isobmff.check_coded_sizes(data, heif, plane)
+    except isobmff.Malformed as exc:
+        refusal = _malformed(data)
+        refusal.__cause__ = exc
+        return Layout(fmt, size, frames, pixels, refusal)
+    return Layout(fmt, size, frames, pixels)
+
+
+def _malformed(data: bytes) -> InvalidImage:
+    name = isobmff.name(sniff(data) or "HEIF")
+    return InvalidImage(f"Upload a valid image: this {name} file is truncated or malformed.")

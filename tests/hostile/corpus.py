@@ -25,8 +25,10 @@ from PIL.PngImagePlugin import PngInfo
 
 from images_app.rendering import parse_spec
 
+from . import heif
+
 # The defaults every expectation below holds for.
-FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "HEIF")
 LIMITS = {"max_pixels": 60_000_000, "max_frames": 1000}
 SPECS = [
     parse_spec("thumb", "max-150x150"),
@@ -58,6 +60,7 @@ def cases() -> tuple[Case, ...]:
         _structure_bombs,
         _broken_exif,
         _absurd_icc,
+        _heif_files,
         _mutated,
     )
     return tuple(case for group in groups for case in group())
@@ -304,7 +307,7 @@ def _truncated() -> list[Case]:
 
 # Formats Pillow reads (and writes) that are never allowed here.
 OTHER_FORMATS = ("TIFF", "BMP", "EPS", "ICO", "TGA", "PCX", "PPM", "SGI", "DDS", "JPEG2000")
-OTHER_FORMATS += ("PDF", "AVIF", "QOI", "SPIDER")
+OTHER_FORMATS += ("PDF", "QOI", "SPIDER")
 
 
 def _other_formats() -> list[Case]:
@@ -460,9 +463,228 @@ def _absurd_icc() -> list[Case]:
     ]
 
 
+def _heif_files() -> list[Case]:
+    """HEIC and AVIF: real files from the encoders, and the builder's hostile variants."""
+    cases = []
+    if heif.HEIC_OK:
+        cases += _heic_cases()
+    if heif.AVIF_OK:
+        cases += _avif_cases()
+    return cases
+
+
+def _heic_cases() -> list[Case]:
+    ok, bad = "an ordinary HEIC", "broken or lying structure: refused before any decoder"
+    plain, phone = heif.heic((24, 16)), heif.phone_heic((48, 32))
+    parts, primary = heif.items_of(plain), heif.primary_of(plain)
+    first = next(part for part in parts if part.id == primary)
+    grid, grid_id = heif.items_of(phone), heif.primary_of(phone)
+    tile = grid[[part.id for part in grid].index(grid_id)].refs[b"dimg"][0]
+    burst = [heif.picture((24, 16)).rotate(angle) for angle in (0, 90, 180)]
+    nested = b""
+    for _ in range(64):
+        nested = heif.box(b"dinf", nested)
+    iloc_lie = heif.full_box(b"iloc", bytes([0x44, 0x00, 0xFF, 0xFF]) + bytes(14), 1)
+    huge = heif.ispe(20000, 20000)
+    bomb = "declares more pixels than the limit; refused from the header, before decoding"
+    return [
+        Case("heic", plain, True, ok),
+        Case("heic_phone_grid_thumbnail_exif_xmp", phone, True, "as an iPhone writes it"),
+        Case("heic_rgba", heif.heic((24, 16), mode="RGBA"), True, "an alpha plane"),
+        Case(
+            "heic_burst_3",
+            heif.encode("HEIF", image=burst[0], save_all=True, append_images=burst[1:]),
+            True,
+            "three top-level pictures: three frames, the primary rendered",
+        ),
+        Case("heic_rebuilt", heif.build(parts, primary), True, "the builder's own layout"),
+        Case("heic_64bit_mdat", heif.build(parts, primary, large_mdat=True), True, ok),
+        Case("heic_then_html", plain + b"<html><script>alert(1)</script>", True, "junk after"),
+        Case(
+            "heic_motion_photo_video",
+            plain + heif.box(b"mpvd", b"\0\0\0\x18ftypmp42 ... a video with its own GPS"),
+            True,
+            "a motion photo's video after the picture: cut off from the original",
+        ),
+        Case(
+            "heic_64bit_size_lies_after",
+            plain + struct.pack(">I4sQ", 1, b"free", 2**63),
+            True,
+            "a box that runs past the end after the picture: junk, dropped",
+        ),
+        Case("heic_ftyp_only", plain[: int.from_bytes(plain[:4])], False, "no meta box"),
+        Case("heic_truncated_half", plain[: len(plain) // 2], False, "truncated"),
+        Case("heic_truncated_in_mdat", plain[:-10], False, "the coded picture is cut short"),
+        Case(
+            "heic_meta_size_lies",
+            plain[:28] + (2**31).to_bytes(4) + plain[32:],
+            False,
+            "meta runs past the end of the file",
+        ),
+        Case(
+            "heic_box_shorter_than_its_header",
+            heif.build(parts, primary, meta_extra=struct.pack(">I4s", 4, b"free")),
+            False,
+            bad,
+        ),
+        Case(
+            "heic_iloc_declares_65535_items",
+            heif.build(parts, primary, iloc=iloc_lie),
+            False,
+            "a table declaring far more entries than its box holds",
+        ),
+        Case(
+            "heic_200000_tiny_boxes_in_meta",
+            heif.build(parts, primary, meta_extra=heif.box(b"free") * 200_000),
+            False,
+            "tiny boxes that cost a parser seconds at 20 MiB",
+        ),
+        Case(
+            "heic_boxes_nested_64_deep",
+            heif.build(parts, primary, meta_extra=nested),
+            False,
+            "libheif stops at 20 levels",
+        ),
+        Case("heic_no_primary", heif.build(parts, 99), False, "pitm names no item"),
+        Case(
+            "heic_primary_is_jpeg",
+            heif.build(heif.edit(parts, primary, type=b"jpeg"), primary),
+            False,
+            "a codec we do not decode",
+        ),
+        Case(
+            "heic_brand_avif",
+            heif.build(parts, primary, brand=b"avif", compatible=(b"avif", b"mif1")),
+            False,
+            "the brand says AV1, the picture is HEVC",
+        ),
+        Case(
+            "heic_ispe_20000x20000",
+            heif.build(
+                heif.edit(parts, primary, properties=_swap(first.properties, huge)),
+                primary,
+            ),
+            False,
+            bomb,
+        ),
+        Case(
+            "heic_sps_16000x12000_ispe_24x16",
+            heif.build(
+                heif.edit(parts, primary, properties=_coded(first.properties, 16000, 12000)),
+                primary,
+            ),
+            False,
+            "the HEVC header declares 192 megapixels: what libde265 would allocate",
+        ),
+        Case(
+            "heic_grid_of_16000_tile_references",
+            heif.build(heif.edit(grid, grid_id, refs={b"dimg": [tile] * 16_000}), grid_id),
+            False,
+            "a small canvas made of 16000 decodes of one tile: 66 megapixels",
+        ),
+        Case(
+            "heic_item_shares_bytes_with_exif",
+            _exif_over_pixels(phone),
+            False,
+            "overwriting the EXIF would change the pixels: refused, not served with GPS",
+        ),
+        Case(
+            "heic_protected_primary",
+            _protected(heif.build(parts, primary)),
+            False,
+            "encrypted pictures",
+        ),
+    ]
+
+
+def _swap(properties: list[bytes], new: bytes) -> list[bytes]:
+    return [new if prop[4:8] == new[4:8] else prop for prop in properties]
+
+
+def _coded(properties: list[bytes], width: int, height: int) -> list[bytes]:
+    return [
+        heif.with_hevc_size(prop, width, height)
+        if prop[4:8] == b"hvcC"
+        else heif.av1c_with_size(prop, width, height)
+        if prop[4:8] == b"av1C"
+        else prop
+        for prop in properties
+    ]
+
+
+def _exif_over_pixels(data: bytes) -> bytes:
+    """The EXIF item's extent moved onto the first tile's bytes."""
+    parts, primary = heif.items_of(data), heif.primary_of(data)
+    exif = next(part for part in parts if part.type == b"Exif")
+    built = heif.build(parts, primary)
+    located = heif.items_of(built)  # same order: find where the tile landed
+    first_tile = next(part for part in located if part.type == b"hvc1")
+    at = built.index(first_tile.data)
+    # iloc entries are (id, method, dri, extents, offset, length): retarget the EXIF's offset
+    entry = struct.pack(">HHHH", exif.id, 0, 0, 1)
+    pos = built.index(entry) + len(entry)
+    return built[:pos] + struct.pack(">I", at) + built[pos + 4 :]
+
+
+def _protected(data: bytes) -> bytes:
+    """The first infe's item_protection_index set to 1."""
+    at = data.index(b"infe") + 4 + 4 + 2  # version/flags, item_ID
+    return data[:at] + b"\0\x01" + data[at + 2 :]
+
+
+def _avif_cases() -> list[Case]:
+    plain = heif.avif((24, 16))
+    parts, primary = heif.items_of(plain), heif.primary_of(plain)
+    first = next(part for part in parts if part.id == primary)
+    clap = heif.box(b"clap", struct.pack(">8i", 12, 1, 8, 1, 0, 1, 0, 1))
+    frames = [heif.picture((24, 16)).rotate(angle) for angle in (0, 90)]
+    return [
+        Case("avif", plain, True, "an ordinary AVIF"),
+        Case("avif_rgba", heif.avif((24, 16), image=_see_through()), True, "an alpha plane"),
+        Case(
+            "avif_exif_xmp",
+            heif.avif((24, 16), exif=heif.camera_exif(), xmp=heif.XMP),
+            True,
+            "EXIF with GPS and orientation, XMP",
+        ),
+        Case("avif_truncated_in_mdat", plain[:-10], False, "the coded picture is cut short"),
+        Case(
+            "avif_animated",
+            heif.encode("AVIF", image=frames[0], save_all=True, append_images=frames[1:]),
+            False,
+            "image sequences are not accepted",
+        ),
+        Case(
+            "avif_sequence_header_16000x12000",
+            heif.build(
+                heif.edit(parts, primary, properties=_coded(first.properties, 16000, 12000)),
+                primary,
+            ),
+            False,
+            "the AV1 header declares 192 megapixels: what dav1d would allocate",
+        ),
+        Case(
+            "avif_cropped_by_clap",
+            heif.build(heif.edit(parts, primary, properties=[*first.properties, clap]), primary),
+            False,
+            "the engines disagree on clap: refused rather than drawn two ways",
+        ),
+    ]
+
+
+def _see_through() -> Image.Image:
+    image = heif.picture((24, 16), "RGBA")
+    image.paste((0, 0, 0, 0), (0, 0, 12, 16))
+    return image
+
+
 def _mutated() -> list[Case]:
     seeds = {fmt: encode(fmt, (24, 16)) for fmt in ("JPEG", "PNG", "GIF", "WEBP")}
     seeds["GIF_ANIMATED"] = _animated("GIF", 2)
+    if heif.HEIC_OK:
+        seeds["HEIC"] = heif.phone_heic((24, 16))
+    if heif.AVIF_OK:
+        seeds["AVIF"] = heif.avif((24, 16), exif=heif.camera_exif(), xmp=heif.XMP)
     return [
         Case(f"{fmt.lower()}_bitflips_seed_{seed}", flip_bits(data, seed), None, "fuzzed")
         for fmt, data in seeds.items()

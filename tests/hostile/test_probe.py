@@ -37,7 +37,10 @@ def refusal(data: bytes, **limits) -> str:
     ("data", "message"),
     [
         (b"", "The submitted file is empty."),
-        (encode("BMP"), "this file is not a JPEG, PNG, GIF or WebP image, or it is corrupted."),
+        (
+            encode("BMP"),
+            "this file is not a JPEG, PNG, GIF, WebP, AVIF or HEIC image, or it is corrupted.",
+        ),
         (png(12000, 12000, TINY_IDAT), "Image is 144 megapixels; the limit is 60."),
         (gif(400, 400, 500), "Image is 80 megapixels across its 500 frames; the limit is 60."),
         (gif(1, 1, 1001), "Image has too many frames; the limit is 1000."),
@@ -195,7 +198,7 @@ def test_every_pillow_exception_becomes_invalid_image(monkeypatch, error):
 
     monkeypatch.setattr(Image, "open", broken)
     message = refusal(encode("PNG"))
-    assert message.startswith("Upload a valid image: this file is not a JPEG, PNG, GIF or WebP")
+    assert message.startswith("Upload a valid image: this file is not a JPEG, PNG, GIF, WebP")
 
 
 def test_concurrent_inspections_each_get_their_own_answer():

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from . import heif
 from .corpus import encode
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # Pillow warns on odd files; that's fine
@@ -31,6 +32,8 @@ def seeds() -> list[bytes]:
         encode("GIF", (20, 12), mode="P"),
         encode("WEBP", (20, 12)),
         encode("WEBP", (20, 12), lossless=True),
+        *([heif.phone_heic((20, 12))] if heif.HEIC_OK else []),
+        *([heif.avif((20, 12), exif=heif.camera_exif(), xmp=heif.XMP)] if heif.AVIF_OK else []),
     ]
 
 

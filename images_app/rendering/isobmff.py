@@ -1,0 +1,658 @@
+"""HEIF and AVIF files (ISOBMFF: ISO/IEC 14496-12, 23008-12): a strict, bounded parse.
+
+Both keep their pictures as *items* described in one ``meta`` box: ``iinf`` names each item
+and its type, ``iloc`` says where its bytes are, ``iprp`` gives its properties (``ispe``: the
+size; ``irot``/``imir``: the transforms a viewer applies), ``iref`` relates items (a grid's
+tiles, a thumbnail's master, the EXIF block that describes an image). The coded pictures
+usually sit in ``mdat``, but an item's extents may point anywhere in the file.
+
+The parse is strict where lenience would cost safety: a box whose size lies, a table whose
+count can't fit in its box, an item in two places, a protected item, all raise
+``Malformed``; image sequences (``moov`` tracks) raise ``Unsupported``. Every box, table
+entry and extent spends from the caller's budget, so a file of tiny boxes is refused in
+proportion to its size. Bytes after the last well-formed top-level box are junk, as after a
+JPEG's end marker: decoders ignore them, and so does everything here.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import NamedTuple, Protocol
+
+# Major brands as Pillow's AVIF plugin and pillow-heif accept them. "mif1"/"msf1" are the
+# generic HEIF brands: the compatible brands, then the primary item's codec, decide.
+AVIF_BRANDS = {b"avif", b"avis"}
+HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+GENERIC_BRANDS = {b"mif1", b"msf1"}
+CODECS = {b"hvc1": "HEIF", b"av01": "AVIF"}  # the coded-image item types we decode
+METADATA_TYPES = {b"Exif", b"mime", b"uri "}
+# Boxes a meta box may hold that we read or that decoders need; anything else is blanked.
+META_CHILDREN = {b"hdlr", b"pitm", b"iloc", b"iinf", b"iref", b"iprp", b"idat", b"dinf", b"grpl"}
+# Auxiliary images decoded with their master: alpha planes (HEVC and AV1 naming).
+ALPHA_URNS = {b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1"}
+MAX_SIDE = 1 << 20  # no codec codes a picture side above 65536; this only keeps numbers sane
+MAX_ITEMS = 1000  # libheif's own default limit: pillow-heif refuses files with more
+
+
+class Malformed(ValueError):
+    """The container is broken or lies about its own structure."""
+
+
+class Unsupported(ValueError):
+    """A well-formed file of a kind we do not accept; ``str(exc)`` says so to the uploader."""
+
+
+class Budget(Protocol):
+    def spend(self, blocks: int = 1) -> None: ...
+
+
+class Box(NamedTuple):
+    kind: bytes
+    start: int
+    body: int  # after the header (size, type, 64-bit size, uuid); a full box's version is here
+    end: int
+
+
+@dataclass
+class Item:
+    id: int
+    type: bytes
+    hidden: bool = False
+    content_type: bytes = b""
+    content_encoding: bytes = b""
+    located: bool = False  # listed in iloc
+    construction: int = 0  # 0: file offsets; 1: inside idat; 2: from other items
+    extents: list[tuple[int, int]] = field(default_factory=list)  # (start, end) in the file
+    properties: list[Box] = field(default_factory=list)
+    refs: dict[bytes, list[int]] = field(default_factory=dict)  # outgoing, by reference type
+
+    def property(self, kind: bytes) -> Box | None:
+        return next((box for box in self.properties if box.kind == kind), None)
+
+
+@dataclass
+class Heif:
+    """What the parse found: the top-level boxes, the meta box's children and the items."""
+
+    boxes: list[Box]  # top level, in file order; bytes after the last one are junk
+    meta_children: list[Box]
+    items: dict[int, Item]
+    primary: Item
+
+    def referrers(self, kind: bytes) -> set[int]:
+        """Ids of the items with at least one outgoing reference of this type."""
+        return {item.id for item in self.items.values() if item.refs.get(kind)}
+
+    def referenced(self, kind: bytes) -> set[int]:
+        """Ids that some item references with this type."""
+        return {to for item in self.items.values() for to in item.refs.get(kind, ())}
+
+
+# --- Boxes ----------------------------------------------------------------------------------
+
+
+def boxes(
+    data: bytes, start: int, end: int, budget: Budget, *, lenient: bool = False
+) -> Iterator[Box]:
+    """The boxes from ``start`` to ``end``. Raises Malformed if one runs past ``end`` or is
+    shorter than its header; with ``lenient``, stops there instead (junk after the file)."""
+    pos = start
+    while pos < end:
+        budget.spend()
+        box = _box_at(data, pos, end)
+        if box is None:
+            if lenient:
+                return
+            raise Malformed(f"a box at {pos} runs past its container or is cut short")
+        yield box
+        pos = box.end
+
+
+def _box_at(data: bytes, pos: int, end: int) -> Box | None:
+    if end - pos < 8:
+        return None
+    size, kind = int.from_bytes(data[pos : pos + 4]), data[pos + 4 : pos + 8]
+    body = pos + 8
+    if size == 1:  # a 64-bit size follows
+        if end - pos < 16:
+            return None
+        size, body = int.from_bytes(data[pos + 8 : pos + 16]), pos + 16
+    elif size == 0:  # to the end of the container
+        size = end - pos
+    if kind == b"uuid":
+        body += 16
+    if size < body - pos or pos + size > end:
+        return None
+    return Box(kind, pos, body, pos + size)
+
+
+class Reader:
+    """Big-endian fields from ``data[pos:end]``; reading past ``end`` raises Malformed."""
+
+    def __init__(self, data: bytes, pos: int, end: int) -> None:
+        self.data, self.pos, self.end = data, pos, end
+
+    @classmethod
+    def full_box(cls, data: bytes, box: Box) -> tuple[Reader, int, int]:
+        """A reader after a full box's version and flags; and those two."""
+        reader = cls(data, box.body, box.end)
+        version, flags = reader.uint(1), reader.uint(3)
+        return reader, version, flags
+
+    @property
+    def left(self) -> int:
+        return self.end - self.pos
+
+    def uint(self, size: int) -> int:
+        return int.from_bytes(self.take(size))
+
+    def take(self, size: int) -> bytes:
+        if self.pos + size > self.end:
+            raise Malformed("a field runs past the end of its box")
+        self.pos += size
+        return self.data[self.pos - size : self.pos]
+
+    def fourcc(self) -> bytes:
+        return self.take(4)
+
+    def string(self) -> bytes:
+        """A NUL-terminated string; one cut short by the end of the box ends there."""
+        nul = self.data.find(b"\0", self.pos, self.end)
+        stop = self.end if nul < 0 else nul
+        value, self.pos = self.data[self.pos : stop], min(self.end, stop + 1)
+        return value
+
+
+# --- The file -------------------------------------------------------------------------------
+
+
+def sniff(data: bytes) -> str | None:
+    """The format the file type box names, "HEIF" or "AVIF", as Pillow's plugins read it."""
+    if data[4:8] != b"ftyp" or len(data) < 16:
+        return None
+    major = data[8:12]
+    if major in AVIF_BRANDS:
+        return "AVIF"
+    if major in HEIC_BRANDS:
+        return "HEIF"
+    if major in GENERIC_BRANDS:
+        size = int.from_bytes(data[:4])
+        compatible = data[16 : min(size, len(data), 16 + 4 * 64)]
+        brands = {compatible[i : i + 4] for i in range(0, len(compatible) - 3, 4)}
+        return "AVIF" if brands & AVIF_BRANDS else "HEIF"
+    return None
+
+
+def parse(data: bytes, budget: Budget) -> Heif:
+    """The file's structure; raises Malformed or Unsupported (see the module docstring)."""
+    fmt = sniff(data)
+    if fmt is None:
+        raise Malformed("no HEIF or AVIF file type box")
+    top = list(boxes(data, 0, len(data), budget, lenient=True))
+    kinds = [box.kind for box in top]
+    if kinds[:1] != [b"ftyp"] or kinds.count(b"meta") != 1:
+        raise Malformed("a file type box first, then exactly one meta box")
+    if b"moov" in kinds:
+        raise Unsupported(
+            f"Upload a still image: this {name(fmt)} file is an image sequence (an animation), "
+            "which is not accepted."
+        )
+    meta = top[kinds.index(b"meta")]
+    reader, version, _ = Reader.full_box(data, meta)
+    if version != 0:
+        raise Malformed("unknown meta box version")
+    children = list(boxes(data, reader.pos, meta.end, budget))
+    items = _items(data, children, top[-1].end, budget)
+    primary = items.get(_primary_id(data, children))
+    if primary is None:
+        raise Malformed("no primary item")
+    return Heif(top, children, items, primary)
+
+
+def name(fmt: str) -> str:
+    """The name uploaders know: HEIF files from phones are "HEIC"."""
+    return {"HEIF": "HEIC"}.get(fmt, fmt)
+
+
+def _only(children: list[Box], kind: bytes, *, required: bool = True) -> Box | None:
+    found = [box for box in children if box.kind == kind]
+    if len(found) > 1 or (required and not found):
+        raise Malformed(f"{'more than one' if found else 'no'} {kind.decode()} box")
+    return found[0] if found else None
+
+
+def _primary_id(data: bytes, children: list[Box]) -> int:
+    hdlr = Reader.full_box(data, _only(children, b"hdlr"))[0]
+    hdlr.uint(4)  # pre_defined
+    if hdlr.fourcc() != b"pict":
+        raise Malformed("the meta box does not describe pictures")
+    reader, version, _ = Reader.full_box(data, _only(children, b"pitm"))
+    return reader.uint(2 if version == 0 else 4)
+
+
+def _items(data: bytes, children: list[Box], limit: int, budget: Budget) -> dict[int, Item]:
+    """The items, located within ``data[:limit]`` (the well-formed boxes)."""
+    items = _item_infos(data, _only(children, b"iinf"), budget)
+    idat = _only(children, b"idat", required=False)
+    _locate(data, _only(children, b"iloc"), idat, limit, items, budget)
+    iprp = _only(children, b"iprp", required=False)
+    if iprp is not None:
+        _associate(data, iprp, items, budget)
+    iref = _only(children, b"iref", required=False)
+    if iref is not None:
+        _relate(data, iref, items, budget)
+    return items
+
+
+def _item_infos(data: bytes, iinf: Box, budget: Budget) -> dict[int, Item]:
+    reader, version, _ = Reader.full_box(data, iinf)
+    reader.uint(2 if version == 0 else 4)  # entry_count: the boxes themselves are what count
+    items: dict[int, Item] = {}
+    for infe in boxes(data, reader.pos, iinf.end, budget):
+        if infe.kind != b"infe":
+            continue
+        item = _item_info(data, infe)
+        if item.id in items:
+            raise Malformed(f"item {item.id} is described twice")
+        items[item.id] = item
+        if len(items) > MAX_ITEMS:
+            raise Unsupported(
+                f"Upload a valid image: this file holds more than {MAX_ITEMS} pictures and "
+                "metadata blocks, more than any camera writes."
+            )
+    return items
+
+
+def _item_info(data: bytes, infe: Box) -> Item:
+    reader, version, flags = Reader.full_box(data, infe)
+    if version not in (2, 3):  # versions 0 and 1 carry no item type: no decoder reads them
+        raise Malformed("an item info box of an old version")
+    item = Item(reader.uint(2 if version == 2 else 4), b"")
+    if reader.uint(2):
+        raise Unsupported("Upload a valid image: this file's pictures are encrypted.")
+    item.type, item.hidden = reader.fourcc(), bool(flags & 1)
+    reader.string()  # item_name
+    if item.type == b"mime":
+        item.content_type = reader.string()
+        item.content_encoding = reader.string() if reader.left else b""
+    return item
+
+
+def _locate(
+    data: bytes, iloc: Box, idat: Box | None, limit: int, items: dict[int, Item], budget: Budget
+) -> None:
+    """Fill in each item's extents from the item location box."""
+    reader, version, _ = Reader.full_box(data, iloc)
+    if version > 2:
+        raise Malformed("unknown iloc version")
+    sizes = reader.uint(1)
+    offset_size, length_size = sizes >> 4, sizes & 15
+    sizes = reader.uint(1)
+    base_size, index_size = sizes >> 4, (sizes & 15) if version else 0
+    if any(size not in (0, 4, 8) for size in (offset_size, length_size, base_size, index_size)):
+        raise Malformed("iloc field sizes other than 0, 4 or 8 bytes")
+    id_size = 4 if version == 2 else 2
+    count = reader.uint(id_size)
+    per_item = id_size + (2 if version else 0) + 2 + base_size + 2
+    if count * per_item > reader.left:
+        raise Malformed("iloc declares more items than it holds")
+    extent_size = index_size + offset_size + length_size
+    for _ in range(count):
+        budget.spend()
+        item_id = reader.uint(id_size)
+        construction = reader.uint(2) & 15 if version else 0
+        external = reader.uint(2)  # data_reference_index: 0 is this file
+        base = reader.uint(base_size)
+        extents = reader.uint(2)
+        if extents * extent_size > reader.left:
+            raise Malformed("iloc declares more extents than it holds")
+        budget.spend(extents)
+        located = []
+        for _ in range(extents):
+            reader.uint(index_size)
+            located.append((base + reader.uint(offset_size), reader.uint(length_size)))
+        item = items.get(item_id)
+        if item is None:
+            continue  # bytes of an item nobody describes: no decoder reads them
+        if item.located or external or construction > 2:
+            raise Malformed(f"item {item_id} is located twice, elsewhere, or unknowably")
+        item.located, item.construction = True, construction
+        item.extents = _resolve(located, construction, idat, limit)
+
+
+def _resolve(extents, construction: int, idat: Box | None, limit: int) -> list[tuple[int, int]]:
+    """Extents as (start, end) in the file; a length of 0 means "to the end" of the file
+    (or idat). Extents built from other items (construction 2) are left unresolved."""
+    if construction == 2:
+        return []
+    if construction == 1 and idat is None:
+        raise Malformed("an item in an idat box that is not there")
+    start, end = (0, limit) if construction == 0 else (idat.body, idat.end)
+    resolved = []
+    for offset, length in extents:
+        first = start + offset
+        last = end if length == 0 else first + length
+        if first > end or last > end:
+            raise Malformed("an item's data lies beyond the last box: the file is truncated")
+        resolved.append((first, last))
+    return resolved
+
+
+def _associate(data: bytes, iprp: Box, items: dict[int, Item], budget: Budget) -> None:
+    """Attach each item's properties, from ipco (the properties) and ipma (who has which)."""
+    children = list(boxes(data, iprp.body, iprp.end, budget))
+    ipco = _only(children, b"ipco")
+    properties = list(boxes(data, ipco.body, ipco.end, budget))
+    for ipma in (box for box in children if box.kind == b"ipma"):
+        reader, version, flags = Reader.full_box(data, ipma)
+        count = reader.uint(4)
+        id_size, index_size = (2 if version == 0 else 4), (2 if flags & 1 else 1)
+        if count * (id_size + 1) > reader.left:
+            raise Malformed("ipma declares more items than it holds")
+        for _ in range(count):
+            item = items.get(reader.uint(id_size))
+            associations = reader.uint(1)
+            budget.spend(1 + associations)
+            for _ in range(associations):
+                index = reader.uint(index_size) & ((1 << (8 * index_size - 1)) - 1)
+                if index > len(properties):
+                    raise Malformed("an item has a property that is not there")
+                if index and item is not None:
+                    item.properties.append(properties[index - 1])
+
+
+def _relate(data: bytes, iref: Box, items: dict[int, Item], budget: Budget) -> None:
+    reader, version, _ = Reader.full_box(data, iref)
+    id_size = 2 if version == 0 else 4
+    for ref in boxes(data, reader.pos, iref.end, budget):
+        refs = Reader(data, ref.body, ref.end)
+        source, count = refs.uint(id_size), refs.uint(2)
+        if count * id_size > refs.left:
+            raise Malformed("a reference box declares more items than it holds")
+        budget.spend(count)
+        targets = struct.unpack_from(f">{count}{'H' if id_size == 2 else 'I'}", data, refs.pos)
+        if source in items:
+            items[source].refs.setdefault(ref.kind, []).extend(targets)
+
+
+# --- What an item is ------------------------------------------------------------------------
+
+
+def ispe(data: bytes, item: Item) -> tuple[int, int] | None:
+    """The item's width and height as its ``ispe`` property declares them (before transforms)."""
+    box = item.property(b"ispe")
+    if box is None:
+        return None
+    reader = Reader.full_box(data, box)[0]
+    size = reader.uint(4), reader.uint(4)
+    if not all(0 < side <= MAX_SIDE for side in size):
+        raise Malformed("an image size of 0 or beyond any codec")
+    return size
+
+
+def crops(data: bytes, item: Item) -> bool:
+    """Whether the item's clean aperture (``clap``) cuts anything off its ``ispe`` size.
+    Raises Malformed if the aperture is not a rectangle inside the picture."""
+    box, size = item.property(b"clap"), ispe(data, item)
+    if box is None or size is None:
+        return False
+    reader = Reader(data, box.body, box.end)
+    fields = [reader.uint(4) for _ in range(8)]
+    fields[4:8:2] = [value - (value >> 31 << 32) for value in fields[4:8:2]]  # signed offsets
+    if 0 in fields[1::2]:
+        raise Malformed("a clean aperture with a zero denominator")
+    width, height, x, y = (Fraction(*fields[at : at + 2]) for at in range(0, 8, 2))
+    for side, full, offset in ((width, size[0], x), (height, size[1], y)):
+        centre = offset + Fraction(full - 1, 2)  # ISO/IEC 14496-12, 12.1.4
+        if side <= 0 or centre - (side - 1) / 2 < 0 or centre + (side - 1) / 2 > full - 1:
+            raise Malformed("a clean aperture outside the picture")
+    return (width, height, x, y) != (size[0], size[1], 0, 0)
+
+
+def auxiliary_type(data: bytes, item: Item) -> bytes:
+    """The URN in the item's ``auxC`` property ("" if none)."""
+    box = item.property(b"auxC")
+    return Reader.full_box(data, box)[0].string() if box is not None else b""
+
+
+def payload(data: bytes, item: Item, limit: int | None = None) -> bytes:
+    """The item's bytes, its extents joined; the first ``limit`` of them if given."""
+    parts, size = [], 0
+    for start, end in item.extents:
+        if limit is not None and size >= limit:
+            break
+        parts.append(data[start:end])
+        size += end - start
+    return b"".join(parts)[:limit]
+
+
+def is_image(item: Item) -> bool:
+    """Coded and derived pictures alike have a size; metadata items do not."""
+    return item.type not in METADATA_TYPES and item.property(b"ispe") is not None
+
+
+def top_level_images(heif: Heif) -> list[Item]:
+    """The pictures a viewer lists, as libheif does: not hidden, not a thumbnail, an alpha
+    or depth plane, a grid's tile or a gain map; the primary always."""
+    parts = heif.referrers(b"thmb") | heif.referrers(b"auxl") | heif.referenced(b"dimg")
+    return [
+        item
+        for item in heif.items.values()
+        if item is heif.primary
+        or (is_image(item) and not item.hidden and item.id not in parts and item.type != b"tmap")
+    ]
+
+
+def codec(heif: Heif, item: Item) -> str:
+    """ "HEIF" (HEVC) or "AVIF" (AV1): what decodes the item, through a grid's tiles."""
+    if item.type in CODECS:
+        return CODECS[item.type]
+    if item.type == b"grid":
+        tiles = {heif.items[tile].type for tile in _tiles(heif, item)}
+        if len(tiles) == 1 and tiles <= CODECS.keys():
+            return CODECS[tiles.pop()]
+    raise Unsupported(
+        "Upload a valid image: this file's main picture is not coded as HEIC (HEVC) or AVIF (AV1)."
+    )
+
+
+def decoded_pixels(data: bytes, heif: Heif, item: Item) -> int:
+    """What decoding the item allocates, in pixels: for each coded picture (a grid's tiles
+    one by one), the larger of the size ``ispe`` declares and the size in the codec's own
+    header, which is what the decoder trusts; and the canvas a grid is pasted onto."""
+    if item.type == b"grid":
+        tiles = _tiles(heif, item)  # references were budgeted as they were read
+        sizes = {tile: _coded_pixels(data, heif.items[tile]) for tile in set(tiles)}
+        width, height = _declared(data, item)
+        return max(width * height, sum(sizes[tile] for tile in tiles))
+    return _coded_pixels(data, item)
+
+
+def check_coded_sizes(data: bytes, heif: Heif, item: Item) -> None:
+    """Raise Malformed where a coded picture is smaller than its ``ispe``: libheif refuses
+    such a file only after decoding it, and Pillow's AVIF plugin draws garbage from it."""
+    for coded in (
+        (heif.items[tile] for tile in _tiles(heif, item)) if item.type == b"grid" else [item]
+    ):
+        width, height = _declared(data, coded)
+        actual = _coded_size(data, coded)
+        if actual[0] < width or actual[1] < height:
+            raise Malformed(f"item {coded.id} is coded smaller than its declared size")
+
+
+def alpha_planes(data: bytes, heif: Heif, item: Item) -> list[Item]:
+    """The auxiliary alpha images of ``item``: decoders decode them along with it."""
+    return [
+        aux
+        for aux in heif.items.values()
+        if item.id in aux.refs.get(b"auxl", ()) and auxiliary_type(data, aux) in ALPHA_URNS
+    ]
+
+
+def _tiles(heif: Heif, grid: Item) -> list[int]:
+    tiles = grid.refs.get(b"dimg", [])
+    if not tiles or any(heif.items.get(tile) is None for tile in tiles):
+        raise Malformed("a grid without its tiles")
+    return tiles
+
+
+def _declared(data: bytes, item: Item) -> tuple[int, int]:
+    size = ispe(data, item)
+    if size is None:
+        raise Malformed(f"item {item.id} has no size (ispe)")
+    return size
+
+
+def _coded_pixels(data: bytes, item: Item) -> int:
+    width, height = _declared(data, item)
+    coded = _coded_size(data, item)
+    return max(width * height, coded[0] * coded[1])
+
+
+def _coded_size(data: bytes, item: Item) -> tuple[int, int]:
+    if item.type not in CODECS:
+        raise Unsupported("Upload a valid image: this file's pictures are not HEVC or AV1.")
+    return hevc_size(data, item) if item.type == b"hvc1" else av1_size(data, item)
+
+
+# --- Sizes in the codecs' own headers ---------------------------------------------------------
+
+_EMULATION = b"\x00\x00\x03"
+
+
+class Bits:
+    """MSB-first bits of ``data``; reading past the end raises Malformed."""
+
+    def __init__(self, data: bytes) -> None:
+        self.value, self.left = int.from_bytes(data), 8 * len(data)
+
+    def read(self, count: int) -> int:
+        if count > self.left:
+            raise Malformed("a codec header is cut short")
+        self.left -= count
+        return (self.value >> self.left) & ((1 << count) - 1)
+
+    def golomb(self) -> int:
+        """ue(v) (H.265) and uvlc() (AV1): leading zeros, a one, as many value bits."""
+        zeros = 0
+        while not self.read(1):
+            zeros += 1
+            if zeros > 31:
+                raise Malformed("an exp-Golomb code beyond 32 bits")
+        return (1 << zeros) - 1 + self.read(zeros)
+
+
+def hevc_size(data: bytes, item: Item) -> tuple[int, int]:
+    """pic_width/height_in_luma_samples of the sequence parameter set in ``hvcC``
+    (H.265 7.3.2.2): what libde265 allocates, before any cropping."""
+    box = item.property(b"hvcC")
+    if box is None:
+        raise Malformed("an HEVC item without its decoder configuration")
+    config = Reader(data, box.body, box.end)
+    config.take(22)
+    seen = 0
+    for _ in range(config.uint(1)):
+        nal_type = config.uint(1) & 0x3F
+        for _ in range(config.uint(2)):
+            nal, seen = config.take(config.uint(2)), seen + 1
+            if nal_type == 33:  # SPS
+                return _sps_size(nal[2:258].replace(_EMULATION, b"\x00\x00"))
+            if seen > 64:  # encoders write three or four: VPS, SPS, PPS, SEI
+                raise Malformed("a decoder configuration of many parameter sets")
+    raise Malformed("no sequence parameter set")
+
+
+def _sps_size(rbsp: bytes) -> tuple[int, int]:
+    bits = Bits(rbsp)
+    bits.read(4)  # sps_video_parameter_set_id
+    sub_layers = bits.read(3)  # sps_max_sub_layers_minus1
+    bits.read(1 + 96)  # temporal id nesting; general profile, tier and level
+    present = [(bits.read(1), bits.read(1)) for _ in range(sub_layers)]
+    if sub_layers:
+        bits.read(2 * (8 - sub_layers))
+    for profile, level in present:
+        bits.read(88 * profile + 8 * level)
+    bits.golomb()  # sps_seq_parameter_set_id
+    if bits.golomb() == 3:  # chroma_format_idc 4:4:4
+        bits.read(1)  # separate_colour_plane_flag
+    return _checked(bits.golomb(), bits.golomb())
+
+
+def av1_size(data: bytes, item: Item) -> tuple[int, int]:
+    """max_frame_width/height of the AV1 sequence header (AV1 5.5.1), from ``av1C``'s
+    configuration OBUs or else the item's own bitstream: no frame may be larger."""
+    box = item.property(b"av1C")
+    if box is None:
+        raise Malformed("an AV1 item without its decoder configuration")
+    for obus in (data[box.body + 4 : box.end], payload(data, item, 4096)):
+        header = _sequence_header(obus)
+        if header is not None:
+            return _av1_max_frame(Bits(header[:256]))
+    raise Malformed("no AV1 sequence header")
+
+
+def _sequence_header(obus: bytes) -> bytes | None:
+    pos = 0
+    while pos < len(obus):
+        header = obus[pos]
+        kind, extension, sized = (header >> 3) & 15, (header >> 2) & 1, (header >> 1) & 1
+        pos += 1 + extension
+        size, pos = _leb128(obus, pos) if sized else (len(obus) - pos, pos)
+        if kind == 1:  # OBU_SEQUENCE_HEADER
+            return obus[pos : pos + size]
+        pos += size
+    return None
+
+
+def _leb128(data: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    for index in range(8):
+        if pos + index >= len(data):
+            raise Malformed("an AV1 OBU size is cut short")
+        value |= (data[pos + index] & 0x7F) << (7 * index)
+        if not data[pos + index] & 0x80:
+            return value, pos + index + 1
+    raise Malformed("an AV1 OBU size beyond 8 bytes")
+
+
+def _av1_max_frame(bits: Bits) -> tuple[int, int]:
+    bits.read(3)  # seq_profile
+    bits.read(1)  # still_picture
+    if bits.read(1):  # reduced_still_picture_header
+        bits.read(5)  # seq_level_idx[0]
+    else:
+        model = _av1_timing(bits)
+        delays = bits.read(1)  # initial_display_delay_present_flag
+        for _ in range(bits.read(5) + 1):  # operating points
+            bits.read(12)  # operating_point_idc
+            if bits.read(5) > 7:  # seq_level_idx
+                bits.read(1)  # seq_tier
+            if model and bits.read(1):  # decoder_model_present_for_this_op
+                bits.read(2 * model + 1)  # decoder and encoder buffer delays, low delay mode
+            if delays and bits.read(1):
+                bits.read(4)  # initial_display_delay_minus_1
+    width_bits, height_bits = bits.read(4) + 1, bits.read(4) + 1
+    return _checked(bits.read(width_bits) + 1, bits.read(height_bits) + 1)
+
+
+def _av1_timing(bits: Bits) -> int:
+    """Skip timing and decoder model info; the buffer delay length if there is a model."""
+    if not bits.read(1):  # timing_info_present_flag
+        return 0
+    bits.read(64)  # num_units_in_display_tick, time_scale
+    if bits.read(1):  # equal_picture_interval
+        bits.golomb()  # num_ticks_per_picture_minus_1
+    if not bits.read(1):  # decoder_model_info_present_flag
+        return 0
+    delay = bits.read(5) + 1  # buffer_delay_length_minus_1
+    bits.read(32 + 5 + 5)  # decoding tick; removal and presentation time lengths
+    return delay
+
+
+def _checked(width: int, height: int) -> tuple[int, int]:
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise Malformed("a coded picture size of 0 or beyond any codec")
+    return width, height

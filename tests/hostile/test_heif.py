@@ -1,0 +1,420 @@
+"""HEIC and AVIF: location stripped in place, sizes and limits from the header, hostile
+structures refused before any decoder runs."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+from PIL import AvifImagePlugin, Image
+
+from images_app.rendering import InvalidImage, inspect_image, isobmff, strip_location
+from images_app.rendering.probe import Budget, not_an_image
+
+from . import heif
+from .corpus import FORMATS, LIMITS
+
+pytestmark = pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+
+needs_heic = pytest.mark.skipif(not heif.HEIC_OK, reason="no HEIC encoder (pillow-heif, x265)")
+needs_avif = pytest.mark.skipif(not heif.AVIF_OK, reason="Pillow without AVIF")
+HEIC = pytest.param("HEIF", marks=needs_heic, id="heic")
+AVIF = pytest.param("AVIF", marks=needs_avif, id="avif")
+MAKERS = {"HEIF": heif.heic, "AVIF": heif.avif}
+METADATA_MESSAGE = "metadata could not be read safely; export it as JPEG."
+
+
+def inspect(data: bytes, **limits):
+    return inspect_image(data, formats=FORMATS, **{**LIMITS, **limits})
+
+
+def refusal(data: bytes, **limits) -> str:
+    with pytest.raises(InvalidImage) as caught:
+        inspect(data, **limits)
+    return str(caught.value)
+
+
+def decoded(data: bytes) -> tuple[str, tuple[int, int], bytes]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.mode, image.size, image.tobytes()
+
+
+def metadata_items(data: bytes) -> list[isobmff.Item]:
+    parsed = isobmff.parse(data, Budget(data))
+    return [item for item in parsed.items.values() if item.type in (b"Exif", b"mime")]
+
+
+def raw_exif(data: bytes) -> Image.Exif:
+    """The EXIF item's own tags, as stored (decoders report the orientation differently)."""
+    (item,) = [item for item in metadata_items(data) if item.type == b"Exif"]
+    exif = Image.Exif()
+    exif.load(isobmff.payload(data, item)[4:])
+    return exif
+
+
+def gps_as_pillow_reads_it(data: bytes) -> dict:
+    with Image.open(io.BytesIO(data)) as image:
+        return dict(image.getexif().get_ifd(0x8825))
+
+
+# --- strip_location ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: heif.heic(exif=heif.camera_exif(), xmp=heif.XMP), id="heic"),
+        pytest.param(lambda: heif.phone_heic((96, 64)), id="heic-grid-thumbnail"),
+        pytest.param(lambda: heif.avif(exif=heif.camera_exif(), xmp=heif.XMP), id="avif"),
+    ],
+)
+def test_gps_and_xmp_go_in_place_and_everything_else_stays(make):
+    if not (heif.HEIC_OK and heif.AVIF_OK):
+        pytest.skip("needs both encoders")
+    original = make()
+    fmt = inspect(original).format
+    assert heif.LATITUDE_BYTES in original and b"GPSLatitude" in original
+    assert gps_as_pillow_reads_it(original)
+
+    stripped = strip_location(original, fmt)
+
+    assert len(stripped) == len(original)  # in place: no box size, no item offset moved
+    assert heif.LATITUDE_BYTES not in stripped and b"GPSLatitude" not in stripped
+    assert gps_as_pillow_reads_it(stripped) == {}
+    before, after = raw_exif(original), raw_exif(stripped)
+    assert after.get_ifd(0x8825) == {}
+    assert dict(after) == {tag: value for tag, value in before.items() if tag != 0x8825}
+    assert after.get(0x0112) == before.get(0x0112)  # 6; AVIF: none, Pillow wrote irot instead
+    assert decoded(stripped) == decoded(original)
+    assert inspect(stripped) == inspect(original)
+    # Every byte that changed lies in the EXIF or XMP item's payload.
+    payloads = [extent for item in metadata_items(original) for extent in item.extents]
+    changed = [at for at in range(len(original)) if original[at] != stripped[at]]
+    assert changed and all(any(a <= at < b for a, b in payloads) for at in changed)
+    # Independently of our parser: the TIFF header stayed where it was, in the EXIF item.
+    tiff = original.index(b"Exif\0\0MM\0*")
+    assert stripped[tiff : tiff + 14] == original[tiff : tiff + 14]
+    assert any(a <= tiff < b for a, b in payloads)
+
+
+@needs_avif
+def test_avif_keeps_orientation_in_irot_where_pillow_wrote_it():
+    # Pillow moves the EXIF orientation into irot when it saves AVIF; both stay untouched.
+    original = heif.avif(exif=heif.camera_exif(6), xmp=heif.XMP)
+    stripped = strip_location(original, "AVIF")
+    with Image.open(io.BytesIO(stripped)) as image:
+        assert image.getexif()[0x0112] == 6
+    assert (inspect(stripped).width, inspect(stripped).height) == (48, 64)
+
+
+@needs_heic
+def test_heic_keeps_its_exif_orientation_tag():
+    import pillow_heif
+
+    stripped = strip_location(heif.heic(exif=heif.camera_exif(6)), "HEIF")
+    exif = Image.Exif()
+    exif.load(pillow_heif.open_heif(io.BytesIO(stripped)).info["exif"])  # as stored
+    assert (exif[0x0112], exif.get_ifd(0x8825)) == (6, {})
+
+
+def exif_without_location() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Apple"
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:01 10:00:00"
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"exif": Image.Exif().tobytes()}, {"exif": exif_without_location()}],
+    ids=["plain", "empty-exif", "exif-without-gps"],
+)
+def test_files_without_location_come_back_byte_identical(fmt, params):
+    original = MAKERS[fmt](**params)
+    assert strip_location(original, fmt) == original
+
+
+@needs_heic
+def test_exif_in_idat_is_cleaned_there():
+    parts, primary = _parts(heif.heic(exif=heif.camera_exif()))
+    parts = [part if part.type != b"Exif" else _with(part, in_idat=True) for part in parts]
+    original = heif.build(parts, primary)
+    assert heif.LATITUDE_BYTES in original[: original.index(b"mdat")]
+    stripped = strip_location(original, "HEIF")
+    assert heif.LATITUDE_BYTES not in stripped and len(stripped) == len(original)
+    assert raw_exif(stripped)[0x0112] == 6
+    assert decoded(stripped) == decoded(original)
+
+
+@needs_heic
+def test_exif_whose_gps_can_not_be_removed_in_place_keeps_only_its_orientation():
+    # IFD0 points at a GPS IFD beyond the block: clean_exif falls back to the orientation.
+    tiff = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 2)
+    tiff += struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<HHII", 0x8825, 4, 1, 2**31)
+    tiff += bytes(4) + heif.LATITUDE_BYTES
+    original = _with_exif(b"\0\0\0\x06Exif\0\0" + tiff)
+    stripped = strip_location(original, "HEIF")
+    assert heif.LATITUDE_BYTES not in stripped and len(stripped) == len(original)
+    assert dict(raw_exif(stripped)) == {0x0112: 6}
+    assert decoded(stripped) == decoded(original)
+
+
+@needs_heic
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\0\0\0\x06Exif\0\0" + b"not a TIFF header at all",
+        b"\0\0\0\0Exif\0\0MM\0*\0\0\0\x08" + bytes(20),  # the offset misses the header
+        b"\0\0",
+    ],
+    ids=["garbage", "offset-lies", "cut-short"],
+)
+def test_exif_we_can_not_locate_is_refused_not_served(payload):
+    with pytest.raises(InvalidImage, match=METADATA_MESSAGE) as caught:
+        strip_location(_with_exif(payload), "HEIF")
+    assert str(caught.value).startswith("This HEIC file's")
+
+
+@needs_heic
+def test_compressed_xmp_is_refused():
+    parts, primary = _parts(heif.heic(xmp=heif.XMP))
+    xmp = b"application/rdf+xml\0deflate"  # content type, then content encoding
+    parts = [part if part.type != b"mime" else _with(part, content_type=xmp) for part in parts]
+    with pytest.raises(InvalidImage, match=METADATA_MESSAGE):
+        strip_location(heif.build(parts, primary), "HEIF")
+
+
+@needs_heic
+def test_boxes_nobody_reads_are_zeroed_and_a_trailing_video_is_cut_off():
+    parts, primary = _parts(heif.heic())
+    vendor = heif.box(b"uuid", bytes(16) + heif.XMP)
+    video = heif.box(b"mpvd", b"\0\0\0\x18ftypmp42 ... GPS in its own moov")
+    original = heif.build(parts, primary, meta_extra=vendor, top_extra=vendor, after=video)
+    stripped = strip_location(original, "HEIF")
+    assert b"GPSLatitude" not in stripped and b"ftypmp42" not in stripped
+    assert stripped == strip_location(original[: -len(video)], "HEIF")
+    assert len(stripped) == len(original) - len(video)
+    assert stripped.count(b"uuid") == 2  # the boxes are still there, empty
+    assert decoded(stripped) == decoded(original)
+
+
+@needs_heic
+def test_metadata_sharing_bytes_with_pixels_is_refused():
+    parts, primary = _parts(heif.heic(exif=heif.camera_exif()))
+    built = heif.build(parts, primary)
+    exif = next(part for part in parts if part.type == b"Exif")
+    entry = struct.pack(">HHHH", exif.id, 0, 0, 1)  # iloc: id, method, data ref, extents
+    at = built.index(entry) + len(entry)
+    overlapping = built[:at] + struct.pack(">I", built.index(parts[0].data)) + built[at + 4 :]
+    with pytest.raises(InvalidImage, match=METADATA_MESSAGE):
+        strip_location(overlapping, "HEIF")
+
+
+def test_a_file_that_is_not_heif_is_refused_as_invalid_not_a_server_error():
+    for junk in (b"", b"....ftypavif", b"\0\0\0\x10ftypheic\0\0\0\0"):
+        with pytest.raises(InvalidImage, match=METADATA_MESSAGE):
+            strip_location(junk, "AVIF")
+
+
+# --- inspect_image ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_displayed_size_is_what_the_engines_draw(fmt, orientation):
+    # Both encoders store the orientation as irot/imir; the viewer applies it.
+    info = inspect(MAKERS[fmt]((40, 20), exif=heif.camera_exif(orientation)))
+    assert (info.width, info.height) == ((40, 20) if orientation < 5 else (20, 40))
+    assert info.frames == 1
+    assert (info.extension, info.content_type) == {
+        "HEIF": ("heic", "image/heic"),
+        "AVIF": ("avif", "image/avif"),
+    }[fmt]
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+def test_an_exif_orientation_without_irot_is_ignored_as_the_standard_says(fmt):
+    parts, primary = _parts(MAKERS[fmt]((40, 20), exif=heif.camera_exif(1)))
+    tagged = Image.Exif()
+    tagged[0x0112] = 6
+    exif = b"\0\0\0\x06" + tagged.tobytes()
+    parts = [part if part.type != b"Exif" else _with(part, data=exif) for part in parts]
+    info = inspect(heif.build(parts, primary))
+    assert (info.width, info.height) == (40, 20)
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+def test_inspecting_never_decodes_pixels(fmt, monkeypatch):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    data = MAKERS[fmt]((40, 20), exif=heif.camera_exif(), xmp=heif.XMP)
+    loads = []  # recorded, not raised: a raise could be swallowed along the way
+    monkeypatch.setattr(pillow_heif.heif.BaseImage, "load", lambda self: loads.append(self))
+    monkeypatch.setattr(pillow_heif.HeifImageFile, "load", lambda self: loads.append(self))
+    monkeypatch.setattr(AvifImagePlugin.AvifImageFile, "load", lambda self: loads.append(self))
+    assert inspect(data).format == fmt
+    assert loads == []
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+def test_a_pixel_bomb_in_ispe_is_refused_before_any_decoder_opens_it(fmt, monkeypatch):
+    parts, primary = _parts(MAKERS[fmt]())
+    first = next(part for part in parts if part.id == primary)
+    bomb = heif.build([_with(first, properties=_replace(first, heif.ispe(20000, 20000)))], primary)
+    monkeypatch.setattr(Image, "open", _forbidden)
+    assert refusal(bomb) == "Image is 400 megapixels; the limit is 60."
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+def test_the_codecs_own_size_counts_where_it_is_larger_than_ispe(fmt, monkeypatch):
+    # libde265 and dav1d allocate what the HEVC SPS / AV1 sequence header say, not ispe.
+    parts, primary = _parts(MAKERS[fmt]())
+    first = next(part for part in parts if part.id == primary)
+    config = first.properties[[prop[4:8] for prop in first.properties].index(_CONFIG[fmt])]
+    lying = _FIX[fmt](config, 16000, 12000)
+    bomb = heif.build([_with(first, properties=_replace(first, lying))], primary)
+    monkeypatch.setattr(Image, "open", _forbidden)
+    assert refusal(bomb) == "Image is 192 megapixels; the limit is 60."
+
+
+@pytest.mark.parametrize("fmt", [HEIC, AVIF])
+def test_a_picture_coded_smaller_than_it_says_is_refused(fmt):
+    parts, primary = _parts(MAKERS[fmt]())
+    first = next(part for part in parts if part.id == primary)
+    config = first.properties[[prop[4:8] for prop in first.properties].index(_CONFIG[fmt])]
+    small = heif.build([_with(first, properties=_replace(first, _FIX[fmt](config, 8, 8)))])
+    assert refusal(small).endswith("file is truncated or malformed.")
+
+
+@needs_heic
+def test_a_grid_counts_every_tile_it_decodes():
+    data = heif.phone_heic((64, 64))
+    parts, primary = _parts(data)
+    grid = next(part for part in parts if part.id == primary)
+    tile = grid.refs[b"dimg"][0]
+    many = heif.build(heif.edit(parts, primary, refs={b"dimg": [tile] * 4000}), primary)
+    assert inspect(data).width == 64
+    assert refusal(many, max_pixels=10_000_000).startswith("Image is 16 megapixels")
+
+
+@needs_heic
+def test_bursts_are_frames_counted_against_the_limits():
+    shots = [heif.picture((40, 20)).rotate(angle) for angle in (0, 180, 0)]
+    burst = heif.encode("HEIF", image=shots[0], save_all=True, append_images=shots[1:])
+    assert inspect(burst).frames == 3
+    assert refusal(burst, max_frames=2) == "Image has too many frames; the limit is 2."
+    # 40x20 coded as 64x64 (x265's smallest): what the decoder allocates, three times over.
+    message = "Image is 0.012 megapixels across its 3 frames; the limit is 0.01."
+    assert refusal(burst, max_pixels=10_000) == message
+    with Image.open(io.BytesIO(burst)) as image:
+        assert image.n_frames == 3  # as pillow-heif counts them
+
+
+@needs_heic
+def test_thumbnails_tiles_and_alpha_planes_are_not_frames():
+    assert inspect(heif.phone_heic((96, 64))).frames == 1
+    assert inspect(heif.heic(mode="RGBA")).frames == 1
+
+
+@needs_avif
+def test_animations_are_refused():
+    frames = [heif.picture().rotate(angle) for angle in (0, 180)]
+    animated = heif.encode("AVIF", image=frames[0], save_all=True, append_images=frames[1:])
+    assert refusal(animated).startswith("Upload a still image: this AVIF file is an image sequence")
+
+
+def _tiny_boxes() -> bytes:
+    parts, primary = _parts(heif.heic())
+    return heif.build(parts, primary, meta_extra=heif.box(b"free") * 200_000)
+
+
+@needs_heic
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda data: data[: len(data) // 2], "this HEIC file is truncated or malformed."),
+        (lambda data: data[:-10], "this HEIC file is truncated or malformed."),
+        (lambda data: data[:28] + (2**31).to_bytes(4) + data[32:], "truncated or malformed."),
+        (lambda data: _rebuilt(data, primary=99), "truncated or malformed."),
+        (lambda data: _rebuilt(data, iloc=_ILOC_LIE), "truncated or malformed."),
+        (lambda data: _rebuilt(data, meta_extra=b"\0\0\0\x04free"), "truncated or malformed."),
+        (lambda data: _rebuilt(data, brand=b"avif"), "or it is corrupted."),
+        (lambda data: _tiny_boxes(), "tiny blocks for its size, which no real image needs."),
+    ],
+    ids=[
+        "truncated-half",
+        "truncated-in-mdat",
+        "meta-size-lies",
+        "no-primary",
+        "iloc-count-lies",
+        "box-shorter-than-header",
+        "brand-lies",
+        "tiny-boxes",
+    ],
+)
+def test_broken_or_lying_structures_are_refused(make, message):
+    assert refusal(make(heif.heic())).endswith(message)
+
+
+@needs_heic
+def test_64_bit_box_sizes_and_junk_after_the_last_box_are_fine():
+    parts, primary = _parts(heif.heic())
+    large = heif.build(parts, primary, large_mdat=True)
+    assert inspect(large).format == "HEIF"
+    junk = large + struct.pack(">I4sQ", 1, b"free", 2**63)  # runs past the end: junk
+    assert inspect(junk).format == "HEIF"
+    assert strip_location(junk, "HEIF") == large
+
+
+@needs_avif
+@needs_heic
+def test_avif_listed_after_heif_is_refused_clearly_not_decoded_wrongly():
+    # A "mif1" AVIF: pillow-heif claims it before Pillow's AVIF plugin if HEIF comes first.
+    parts, primary = _parts(heif.avif())
+    generic = heif.build(parts, primary, brand=b"mif1", compatible=(b"mif1", b"miaf", b"avif"))
+    assert inspect(generic).format == "AVIF"
+    with pytest.raises(InvalidImage) as caught:
+        inspect_image(generic, formats=("HEIF", "AVIF"), **LIMITS)
+    assert str(caught.value) == str(not_an_image(("HEIF", "AVIF")))
+
+
+def test_the_refusal_lists_them_as_uploaders_know_them():
+    assert str(not_an_image(FORMATS)) == (
+        "Upload a valid image: this file is not a JPEG, PNG, GIF, WebP, AVIF or HEIC image, "
+        "or it is corrupted."
+    )
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+_CONFIG = {"HEIF": b"hvcC", "AVIF": b"av1C"}
+_FIX = {"HEIF": heif.with_hevc_size, "AVIF": heif.av1c_with_size}
+_ILOC_LIE = heif.full_box(b"iloc", bytes([0x44, 0x00, 0xFF, 0xFF]) + bytes(14), 1)
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("a decoder opened the file")
+
+
+def _parts(data: bytes) -> tuple[list[heif.Part], int]:
+    return heif.items_of(data), heif.primary_of(data)
+
+
+def _with(part: heif.Part, **changes) -> heif.Part:
+    return heif.edit([part], part.id, **changes)[0]
+
+
+def _replace(part: heif.Part, new: bytes) -> list[bytes]:
+    return [new if prop[4:8] == new[4:8] else prop for prop in part.properties]
+
+
+def _rebuilt(data: bytes, primary: int | None = None, **options) -> bytes:
+    parts, first = _parts(data)
+    return heif.build(parts, first if primary is None else primary, **options)
+
+
+def _with_exif(payload: bytes) -> bytes:
+    parts, primary = _parts(heif.heic(exif=heif.camera_exif()))
+    parts = [part if part.type != b"Exif" else _with(part, data=payload) for part in parts]
+    return heif.build(parts, primary)
