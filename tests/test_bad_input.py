@@ -2,7 +2,6 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,7 +14,7 @@ from .conftest import client_for, stored_keys_of_rows
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("backend")]
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pillow"
+CORPUS = images.PILLOW_CORPUS
 NOT_AN_IMAGE = (
     "Upload a valid image: this file is not a JPEG, PNG, GIF, WebP, AVIF or HEIC image, "
     "or it is corrupted."

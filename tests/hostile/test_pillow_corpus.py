@@ -8,17 +8,16 @@ engine; they are small (the largest is 1.8 MB), so nothing is sampled.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from images_app.rendering import InvalidImage
 
-CORPUS = Path("/work/shared/corpus/pillow")
-ROWS = json.loads((CORPUS / "manifest.json").read_text()) if CORPUS.is_dir() else []
+from ..images import PILLOW_CORPUS as CORPUS
+
+ROWS = json.loads((CORPUS / "manifest.json").read_text())
 
 pytestmark = [
-    pytest.mark.skipif(not ROWS, reason=f"no corpus at {CORPUS}"),
     pytest.mark.filterwarnings("ignore"),  # Pillow warns on odd files; outcomes are what count
     pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning"),
 ]
