@@ -231,8 +231,11 @@ class ImageAdmin(admin.ModelAdmin):
         ("Original", {"fields": ["format", "pixels", "byte_size", "checksum", "created"]}),
         ("Storage", {"fields": ["key_prefix", "original_file"]}),
     ]
+    # Owner and type are part of every storage key (uploads/<owner>/<type>/...): fixed once stored.
     readonly_fields = [
         "preview",
+        "owner",
+        "type",
         "format",
         "pixels",
         "byte_size",

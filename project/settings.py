@@ -267,7 +267,8 @@ if "IMAGES_UPLOAD_RATE" in os.environ:  # uploads per user, e.g. "600/min"; "non
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # One JSON object per line on stderr (gunicorn passes it through): every upload and every error
-# answer of the API, with id, owner, version and timings; DJANGO_LOG_FORMAT=text for humans.
+# answer of the API, with id, owner, version and timings (DJANGO_LOG_FORMAT=text, the DEBUG default,
+# for humans).
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
@@ -279,7 +280,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": os.environ.get("DJANGO_LOG_FORMAT", "json"),
+            "formatter": os.environ.get("DJANGO_LOG_FORMAT", "json" if not DEBUG else "text"),
         }
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
