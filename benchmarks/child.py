@@ -1,9 +1,9 @@
 """One measurement in a fresh process: ``python -m benchmarks.child '<json>'``.
 
-Order: imports and setup, read the input, one warm-up call on a small image of the same
-format (first-call costs a long-running server never pays again: plugin loading, libvips'
-operation lookup, thread pools), then the baseline, then the one measured call. The last
-line printed is ``RESULT {json}``.
+Order: imports and setup, read the input, one warm-up call on the same input (first-call
+costs a long-running server never pays again: plugin loading, libvips' operation lookup and
+buffers, thread pools, the allocator's arenas; every method, the floor included, gets it),
+then the baseline, then the one measured call. The last line printed is ``RESULT {json}``.
 
 Peak memory is resident memory (RSS), not tracemalloc, which sees only Python's own
 allocations and none of libjpeg's, zlib's or libvips' buffers. Linux's high-water mark
@@ -26,7 +26,6 @@ import time
 import traceback
 from pathlib import Path
 
-from .inputs import small_like
 from .methods import METHODS, Context, Unavailable
 
 PREFIX = "RESULT "
@@ -92,7 +91,7 @@ def measure(spec: dict) -> dict:
     except Unavailable as exc:
         return {"unavailable": str(exc)}
     data = Path(spec["path"]).read_bytes()
-    warm_up = method.prepare(small_like(spec["format"]), "warmup")
+    warm_up = method.prepare(data, "warmup")
     warm_up.collect(warm_up.run())
     job = method.prepare(data, "main")
     server = ctx.options.get("pid")  # the HTTP method: the work happens in the server worker

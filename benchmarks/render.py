@@ -61,7 +61,7 @@ CHILD_TIMEOUT = 300
 BUSY = 0.8
 
 FAIRNESS = (
-    "Each number is one call in a fresh process, after one warm-up call on a small image; "
+    "Each number is one call in a fresh process, after one warm-up call on the same input; "
     "each round runs every method once, right beside a floor measurement of the same input; "
     "'x floor' is the median over rounds of (method / that floor). Other work shares this "
     "machine: compare ratios and medians, not absolute seconds across runs."
