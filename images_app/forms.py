@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from .conf import app_settings
 from .models import Image
+from .pipeline import human_size, size_error
 from .rendering import InvalidImage
 from .storage import StorageFailure
 
@@ -18,11 +19,6 @@ STORAGE_UNAVAILABLE = (
     "Image storage is unavailable, so nothing was stored. Try again in a moment; if it keeps "
     "failing, check the storage settings and the server log."
 )
-
-
-def mib(size: int) -> str:
-    """``20 MiB``, ``1.5 MiB``: the unit the API's size error uses."""
-    return f"{size / 1024 / 1024:.1f} MiB".replace(".0 MiB", " MiB")
 
 
 class ImageUploadForm(forms.ModelForm):
@@ -48,18 +44,15 @@ class ImageUploadForm(forms.ModelForm):
         formats = app_settings.FORMATS
         listed = ", ".join(formats[:-1]) + f" or {formats[-1]}" if len(formats) > 1 else formats[0]
         self.fields["file"].help_text = (
-            f"{listed.replace('WEBP', 'WebP')}, up to {mib(app_settings.MAX_BYTES)} and "
+            f"{listed.replace('WEBP', 'WebP')}, up to {human_size(app_settings.MAX_BYTES)} and "
             f"{app_settings.MAX_PIXELS / 1_000_000:g} megapixels. Renditions are made on upload."
         )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        limit = app_settings.MAX_BYTES
-        if upload.size > limit:
-            size, cap = mib(upload.size), mib(limit)
-            if size == cap:  # "File is 1 MiB; the limit is 1 MiB" would say nothing
-                size, cap = f"{upload.size:,} bytes", f"{limit:,} bytes"
-            raise ValidationError(f"File is {size}; the limit is {cap}.", code="too_large")
+        error = size_error(upload.size)
+        if error:
+            raise ValidationError(error, code="too_large")
         return upload
 
     def clean(self) -> dict:

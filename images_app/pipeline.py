@@ -13,7 +13,15 @@ from .conf import app_settings
 from .logging import phase
 from .rendering import Output, SourceInfo, inspect_image, render, strip_location
 from .specs import ORIGINAL, rendition_specs
-from .storage import StorageFailure, delete, executor, get_storage, new_key_prefix, write
+from .storage import (
+    StorageFailure,
+    delete,
+    executor,
+    file_key,
+    get_storage,
+    new_key_prefix,
+    write,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,25 @@ def inspect(data: bytes) -> SourceInfo:
     )
 
 
+def size_error(size: int) -> str | None:
+    """The refusal for a file of ``size`` bytes over IMAGES_APP["MAX_BYTES"], else None."""
+    limit = app_settings.MAX_BYTES
+    if size <= limit:
+        return None
+    shown, cap = human_size(size), human_size(limit)
+    if shown == cap:  # "File is 20 MiB; the limit is 20 MiB" would say nothing
+        shown, cap = f"{size:,} bytes", f"{limit:,} bytes"
+    return f"File is {shown}; the limit is {cap}."
+
+
+def human_size(size: int) -> str:
+    """``20 MiB``, ``48.8 KiB``, ``512 bytes``."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 def store(image, data: bytes) -> None:
     """Render ``data`` and write every file of ``image``; on failure nothing stays stored.
 
@@ -38,7 +65,7 @@ def store(image, data: bytes) -> None:
     original = strip_location(data, info.format)
     renditions = _render_and_write(data, prefix, original, info)
     image.key_prefix = prefix
-    image.original_key = f"{prefix}/{ORIGINAL}.{info.extension}"
+    image.original_key = file_key(prefix, ORIGINAL, info.extension)
     image.format, image.width, image.height = info.format, info.width, info.height
     image.bytes, image.checksum = len(original), hashlib.sha256(original).hexdigest()
     image.renditions = renditions
@@ -47,13 +74,13 @@ def store(image, data: bytes) -> None:
 def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInfo):
     storage = get_storage()
     specs = {spec.name: spec for spec in rendition_specs()}
-    keys = {ORIGINAL: f"{prefix}/{ORIGINAL}.{info.extension}"}
+    keys = {ORIGINAL: file_key(prefix, ORIGINAL, info.extension)}
     writes: dict[str, Future] = {}
     pool = executor()
     writes[ORIGINAL] = pool.submit(write, storage, keys[ORIGINAL], original, info.content_type)
 
     def on_output(output: Output) -> None:
-        keys[output.name] = f"{prefix}/{output.name}.{output.extension}"
+        keys[output.name] = file_key(prefix, output.name, output.extension)
         writes[output.name] = pool.submit(
             write, storage, keys[output.name], output.data, output.content_type
         )
@@ -81,17 +108,21 @@ def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInf
             if isinstance(failures[0], StorageFailure)
             else StorageFailure(str(failures[0]))
         )
-    return {output.name: _describe(output, keys[output.name], specs) for output in outputs}
+    return {
+        output.name: describe(output, keys[output.name], specs[output.name].fingerprint)
+        for output in outputs
+    }
 
 
-def _describe(output: Output, key: str, specs: dict) -> dict:
+def describe(output: Output, key: str, fingerprint: str) -> dict:
+    """A rendition as ``Image.renditions`` records it."""
     return {
         "key": key,
         "width": output.width,
         "height": output.height,
         "format": output.format,
         "bytes": len(output.data),
-        "fingerprint": specs[output.name].fingerprint,
+        "fingerprint": fingerprint,
     }
 
 

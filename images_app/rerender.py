@@ -29,10 +29,10 @@ from django.db import transaction
 
 from .conf import app_settings
 from .models import Image
-from .pipeline import discard, queue_deletion
+from .pipeline import describe, discard, queue_deletion
 from .rendering import Output, RenditionSpec, render
 from .specs import rendition_specs
-from .storage import StorageFailure, executor, get_storage, write
+from .storage import StorageFailure, executor, file_key, get_storage, write
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +130,8 @@ def _render(image: Image, source: bytes, specs: list[RenditionSpec]) -> list[Out
 
 
 def _describe(image: Image, output: Output, fingerprints: dict[str, str]) -> dict:
-    return {
-        "key": f"{image.key_prefix}/{output.name}.{output.extension}",
-        "width": output.width,
-        "height": output.height,
-        "format": output.format,
-        "bytes": len(output.data),
-        "fingerprint": fingerprints[output.name],
-    }
+    key = file_key(image.key_prefix, output.name, output.extension)
+    return describe(output, key, fingerprints[output.name])
 
 
 def _write_all(

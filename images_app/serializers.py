@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from .conf import app_settings
 from .models import Image, ImageType
+from .pipeline import size_error
 from .rendering import InvalidImage
 from .specs import ORIGINAL, aliases
 
@@ -35,22 +36,12 @@ class ImageFileField(serializers.FileField):
     def to_internal_value(self, data) -> bytes:
         if not isinstance(data, UploadedFile):
             self.fail("invalid")
-        limit = app_settings.MAX_BYTES
-        if data.size > limit:
-            raise serializers.ValidationError(
-                f"File is {human_size(data.size)}; the limit is {human_size(limit)}."
-            )
+        error = size_error(data.size)
+        if error:
+            raise serializers.ValidationError(error)
         if data.size == 0:
             self.fail("empty")
         return data.read()
-
-
-def human_size(size: int) -> str:
-    """``20 MiB``, ``48.8 KiB``, ``512 bytes``."""
-    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
 
 
 class ImageUploadSerializer(serializers.Serializer):

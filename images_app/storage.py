@@ -34,6 +34,11 @@ def new_key_prefix(owner_id: int, type_name: str) -> str:
     return f"{app_settings.KEY_PREFIX}/{owner_id}/{type_name}/{secrets.token_urlsafe(18)}"
 
 
+def file_key(prefix: str, name: str, extension: str) -> str:
+    """``<prefix>/<name>.<ext>``: where an image's original or rendition ``name`` is stored."""
+    return f"{prefix}/{name}.{extension}"
+
+
 def write(storage: Storage, key: str, data: bytes, content_type: str) -> None:
     """Write ``data`` at exactly ``key`` with its Content-Type; StorageFailure on any error."""
     content = ContentFile(data)
