@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from PIL import Image, ImageCms, features
+from PIL import Image, ImageCms
 
 from images_app.rendering import Output, parse_spec, render
 from images_app.rendering.errors import InvalidImage
@@ -43,11 +43,6 @@ from .factories import (
     rgb_profile,
     srgb_from,
 )
-
-try:
-    import pillow_heif
-except ImportError:  # HEIC is optional: its cases skip
-    pillow_heif = None
 
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "HEIF")
 # "large" is where colours are read: big enough that JPEG's chroma blocks stay inside a
@@ -296,8 +291,6 @@ def metadata_heavy() -> bytes:
 
 
 def other_cases():
-    heif = pytest.mark.skipif(pillow_heif is None, reason="pillow-heif is not installed")
-    avif = pytest.mark.skipif(not features.check("avif"), reason="Pillow lacks AVIF here")
     return [
         Case("animated-gif-first-frame", animated("GIF"), colour(RED, 6)),
         Case("animated-webp-first-frame", animated("WEBP"), colour(RED, 12)),
@@ -315,13 +308,11 @@ def other_cases():
             "avif-orientation-6",
             lambda: oriented(quadrants(*SIZE), 6, "AVIF"),
             upright,
-            marks=(avif,),
         ),
         Case(
             "heic-orientation-6",
             lambda: oriented(quadrants(*SIZE), 6, "HEIF"),
             upright,
-            marks=(heif,),
         ),
     ]
 
