@@ -74,6 +74,13 @@ class FilesystemBackend:
         return {str(path.relative_to(self.root)) for path in self.root.rglob("*") if path.is_file()}
 
 
+def unwritable_filesystem(tmp_path: Path) -> FilesystemBackend:
+    """A filesystem storage whose root lies below a regular file: every write and probe fails."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_bytes(b"")
+    return FilesystemBackend(blocker / "media")
+
+
 class S3Backend:
     name = "s3"
 

@@ -16,7 +16,7 @@ from images_app.models import Image, PendingDeletion
 from images_app.sweep import sweep_storage
 
 from . import images
-from .conftest import FilesystemBackend, S3Backend, public_bucket, s3_client
+from .conftest import S3Backend, public_bucket, s3_client, unwritable_filesystem
 from .faultproxy import CLIENT_CONFIG, FaultProxy
 
 pytestmark = pytest.mark.django_db
@@ -135,9 +135,8 @@ def test_a_write_that_answers_too_late_leaves_a_file_that_the_sweep_removes(
 
 
 def test_filesystem_storage_that_cannot_be_written_answers_503(settings, api, tmp_path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_bytes(b"")
-    storage = FilesystemBackend(blocker / "media")
+    storage = unwritable_filesystem(tmp_path)
+    blocker = storage.root.parent
     settings.STORAGES = {**settings.STORAGES, "images": storage.config()}
 
     response = upload(api)

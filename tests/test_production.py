@@ -19,7 +19,7 @@ from images_app import health
 from images_app.logging import JsonFormatter
 
 from . import images
-from .conftest import client_for, free_port
+from .conftest import client_for, free_port, unwritable_filesystem
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = secrets.token_urlsafe(50)
@@ -252,15 +252,7 @@ def test_healthz_checks_the_database_and_the_storage(client, backend, path):
 
 @pytestmark_db
 def test_healthz_answers_503_with_the_envelope_when_storage_fails(client, settings, tmp_path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker), "base_url": "/media/"},
-        },
-    }
+    settings.STORAGES = {**settings.STORAGES, "images": unwritable_filesystem(tmp_path).config()}
 
     response = client.get("/healthz")
 

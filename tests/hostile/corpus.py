@@ -20,16 +20,31 @@ import zipfile
 import zlib
 from typing import NamedTuple
 
+import pytest
 from PIL import Image, ImageCms
 from PIL.PngImagePlugin import PngInfo
 
-from images_app.rendering import parse_spec
+from images_app.rendering import InvalidImage, inspect_image, parse_spec
 
 from . import heif
 
 # The defaults every expectation below holds for.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "HEIF")
 LIMITS = {"max_pixels": 60_000_000, "max_frames": 1000}
+
+
+def inspect(data: bytes, **limits):
+    """inspect_image with the default formats and limits, overridable per call."""
+    return inspect_image(data, formats=FORMATS, **{**LIMITS, **limits})
+
+
+def refusal(data: bytes, **limits) -> str:
+    """The InvalidImage message ``inspect`` refuses ``data`` with (fails if it is accepted)."""
+    with pytest.raises(InvalidImage) as caught:
+        inspect(data, **limits)
+    return str(caught.value)
+
+
 SPECS = [
     parse_spec("thumb", "max-150x150"),
     parse_spec("thumb_retina", "max-300x300"),

@@ -13,7 +13,7 @@ from images_app.rendering import InvalidImage, inspect_image, isobmff, strip_loc
 from images_app.rendering.probe import Budget, not_an_image
 
 from . import heif
-from .corpus import FORMATS, LIMITS
+from .corpus import FORMATS, LIMITS, inspect, refusal
 
 pytestmark = pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 
@@ -24,16 +24,6 @@ HEIC = pytest.param("HEIF", id="heic")
 AVIF = pytest.param("AVIF", id="avif")
 MAKERS = {"HEIF": heif.heic, "AVIF": heif.avif}
 METADATA_MESSAGE = "metadata could not be read safely; export it as JPEG."
-
-
-def inspect(data: bytes, **limits):
-    return inspect_image(data, formats=FORMATS, **{**LIMITS, **limits})
-
-
-def refusal(data: bytes, **limits) -> str:
-    with pytest.raises(InvalidImage) as caught:
-        inspect(data, **limits)
-    return str(caught.value)
 
 
 def decoded(data: bytes) -> tuple[str, tuple[int, int], bytes]:

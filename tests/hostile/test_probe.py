@@ -14,23 +14,23 @@ from PIL import GifImagePlugin, Image, ImageFile
 
 from images_app.rendering import InvalidImage, inspect_image, probe
 
-from .corpus import FORMATS, LIMITS, encode, gif, png, png_chunk, riff, riff_chunk
+from .corpus import (
+    LIMITS,
+    encode,
+    gif,
+    inspect,
+    png,
+    png_chunk,
+    refusal,
+    riff,
+    riff_chunk,
+)
 
 pytestmark = [
     pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning"),
     pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),  # odd files on purpose
 ]
 TINY_IDAT = zlib.compress(b"\0\0")
-
-
-def inspect(data: bytes, **limits):
-    return inspect_image(data, formats=FORMATS, **{**LIMITS, **limits})
-
-
-def refusal(data: bytes, **limits) -> str:
-    with pytest.raises(InvalidImage) as caught:
-        inspect(data, **limits)
-    return str(caught.value)
 
 
 @pytest.mark.parametrize(
