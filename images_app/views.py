@@ -4,7 +4,6 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404
 from oauth2_provider.contrib.rest_framework import TokenHasScope
 from rest_framework import mixins, viewsets
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
@@ -12,17 +11,12 @@ from .authentication import BearerTokenAuthentication
 from .conf import app_settings
 from .exceptions import RequestTooLarge, exception_handler
 from .models import Image
+from .pagination import ImagePagination
 from .renderers import LegacyJSONRenderer
 from .serializers import ImageSerializer, ImageUploadSerializer
 from .storage import get_storage
 from .throttling import UploadRateThrottle
 from .versioning import XApiVersionHeaderVersioning
-
-
-class ImagePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class ImageViewSet(
