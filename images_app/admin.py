@@ -110,7 +110,8 @@ def rendition_rows(image: Image) -> list[RenditionRow]:
 
 def original_row(image: Image) -> RenditionRow:
     """The original's tile: the file itself, or, where browsers cannot show it, a stand-in."""
-    url, note = image.url(ORIGINAL), "As uploaded, location metadata removed"
+    url = image.url(ORIGINAL)
+    note = "As uploaded; metadata but orientation and colour profile removed"
     preview = (url, image.width, image.height)
     if image.format not in BROWSER_FORMATS:
         shown = [
