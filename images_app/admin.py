@@ -336,13 +336,16 @@ class ImageAdmin(admin.ModelAdmin):
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         """An id (``42``, ``#42``, the legacy ``-42``) by primary key; other text, usernames.
 
-        An id is only an id: matching it against usernames too (``user42``) would turn a
-        primary-key lookup into scans of both tables. Usernames are matched in the user table
-        first, so the image table is read through its owner index.
+        An id that finds an image is only an id: matching it against usernames too (``shop42``)
+        would turn a primary-key lookup into scans of both tables. Digits that are no image's id
+        are looked for in usernames. Usernames are matched in the user table first, so the image
+        table is read through its owner index.
         """
         match = ID_TERM.fullmatch(search_term.strip())
         if match:
-            return queryset.filter(pk=abs(int(match[1]))), False
+            by_id = queryset.filter(pk=abs(int(match[1])))
+            if by_id.exists():
+                return by_id, False
         if not search_term.strip():
             return queryset, False
         User = get_user_model()

@@ -98,9 +98,19 @@ def test_id_search_is_a_primary_key_lookup_and_ignores_usernames(
     response, sqls = page_sql(admin_client, q=term.format(pk=wanted.pk))
 
     assert list(response.context["cl"].result_list) == [wanted]
-    [select] = [sql for sql in sqls if "COUNT(" not in sql.upper()]
+    [exists, select] = [sql for sql in sqls if "COUNT(" not in sql.upper()]
+    assert re.search(rf'"{TABLE}"\."id" = {wanted.pk}\b', exists), exists
     assert re.search(rf'"{TABLE}"\."id" = {wanted.pk}\b', select), select
     assert "auth_user" not in select.split("WHERE")[1]  # no username condition
+
+
+def test_digits_that_are_no_image_id_search_usernames(admin_client, rows, django_user_model):
+    shop = django_user_model.objects.create_user(username="shop987654")
+    theirs = rows(2, owner=shop)
+
+    response, _ = page_sql(admin_client, q="987654")
+
+    assert set(response.context["cl"].result_list) == set(theirs)
 
 
 def test_username_search_reads_users_first(admin_client, rows, user, other_user):
