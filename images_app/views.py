@@ -2,12 +2,11 @@
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404
-from oauth2_provider.contrib.rest_framework import TokenHasScope
 from rest_framework import mixins, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from .authentication import BearerTokenAuthentication
+from .authentication import BearerTokenAuthentication, TokenHasImagesScope
 from .conf import app_settings
 from .exceptions import RequestTooLarge, exception_handler
 from .models import Image
@@ -29,7 +28,7 @@ class ImageViewSet(
     """``POST /api/images/`` answers 200 with ``{id, urls, type, new}``, as the legacy API did."""
 
     authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [TokenHasScope]
+    permission_classes = [TokenHasImagesScope]
     required_scopes = ["images"]
     versioning_class = XApiVersionHeaderVersioning
     parser_classes = [MultiPartParser]
