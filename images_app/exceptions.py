@@ -12,10 +12,12 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .conf import app_settings
 from .renderers import dumps
 from .storage import StorageFailure
 
@@ -45,6 +47,35 @@ class ServerError(exceptions.APIException):
     default_code = "server_error"
 
 
+class ParseError(exceptions.ParseError):
+    default_code = "parse_error"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_code = "length_required"
+    default_detail = (
+        "This server cannot read a body without Content-Length (chunked transfer encoding); "
+        "send the Content-Length header."
+    )
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "The service is unavailable; nothing was kept. Try again shortly."
+
+
+# Client input quoted in an error message is cut to this many characters.
+CLIP = 40
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """``text`` as an error message may quote it: at most ``limit`` characters, marked if cut."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 # DRF codes whose legacy key differs.
 _KEYS = {
     "authentication_failed": "not_authenticated",
@@ -72,7 +103,24 @@ def translate(exc: Exception) -> Exception:
     if isinstance(exc, StorageFailure):
         logger.error("images_app: storage failed: %s", exc)
         return StorageUnavailable()
+    if isinstance(exc, OperationalError | InterfaceError):
+        return database_unavailable(exc)
     return exc
+
+
+def database_unavailable(exc: Exception) -> ServiceUnavailable:
+    """The database could not be reached, or gave up (timeout, lost connection): 503.
+
+    Django's OperationalError and InterfaceError are the connection-level errors (PostgreSQL's
+    refused or lost connections and statement timeouts, SQLite's "database is locked"); a
+    refused row (IntegrityError, a trigger's error) stays a 500.
+    """
+    logger.error("images_app: database unavailable: %s", exc, exc_info=exc)
+    unavailable = ServiceUnavailable(
+        "The database is unavailable; nothing was kept. Try again shortly."
+    )
+    unavailable.wait = app_settings.RETRY_AFTER  # DRF's handler turns it into Retry-After
+    return unavailable
 
 
 def exception_handler(exc: Exception, context: dict):
