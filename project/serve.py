@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from django.core.management import call_command
 
-    call_command("collectstatic", interactive=False, verbosity=0)
+    if not args.skip_collectstatic:
+        call_command("collectstatic", interactive=False, verbosity=0)
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "project/gunicorn.conf.py"]
     if args.front == "none":
         os.execv(sys.executable, [*gunicorn, "--bind", args.bind, "project.wsgi"])
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     port = os.environ.get("PORT", "8000")
     parser.add_argument("--bind", default=os.environ.get("SERVE_BIND", f"0.0.0.0:{port}"))
     parser.add_argument("--front", choices=["nginx", "none"], default="nginx")
+    parser.add_argument("--skip-collectstatic", action="store_true", help="(the API needs none)")
     return parser.parse_args(argv)
 
 
