@@ -78,7 +78,7 @@ def rendition_rows(image: Image) -> list[RenditionRow]:
         bytes=image.bytes,
         key=image.original_key,
         url=image.url(ORIGINAL),
-        note="As uploaded, location metadata removed",
+        note="As uploaded; metadata but orientation and colour profile removed",
     )
     rows = [original]
     ordered = sorted(image.renditions.items(), key=lambda item: (item[1].width, item[0]))

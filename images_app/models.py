@@ -46,7 +46,7 @@ class Image(models.Model):
     format = models.CharField(max_length=16, editable=False)  # JPEG, PNG, GIF, WEBP, AVIF, HEIF
     width = models.PositiveIntegerField(editable=False)  # as displayed (EXIF orientation applied)
     height = models.PositiveIntegerField(editable=False)
-    # Of the stored original: the upload as sent, less any location metadata.
+    # Of the stored original: the upload's image data as sent, metadata reduced to the allow-list.
     bytes = models.PositiveBigIntegerField(editable=False)
     checksum = models.CharField(max_length=64, editable=False)  # sha256 of the stored original
     renditions = RenditionsField(default=dict, editable=False)  # name -> Rendition

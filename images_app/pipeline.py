@@ -29,7 +29,7 @@ from .conf import app_settings
 from .deletion import delete_files
 from .fields import Rendition
 from .logging import phase
-from .rendering import Output, SourceInfo, inspect_image, render, strip_location
+from .rendering import Output, SourceInfo, inspect_image, render, strip_metadata
 from .specs import ORIGINAL, rendition_specs
 from .storage import StorageFailure, executor, file_key, get_storage, write
 
@@ -95,7 +95,7 @@ def store_upload(data: bytes, key_prefix: str) -> StoredUpload:
     InvalidImage (a bad upload) or StorageFailure; either way nothing stays stored.
     """
     info = inspect(data)
-    original = strip_location(data, info.format)
+    original = strip_metadata(data, info.format)
     original_key = file_key(key_prefix, ORIGINAL, info.extension)
     specs = {spec.name: spec for spec in rendition_specs()}
     keys: dict[str, str] = {}
