@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('images_app', '0001_initial'),
+        ('images_app', '0002_scale_indexes'),
     ]
 
     operations = [
