@@ -10,7 +10,7 @@ SAMPLE := docs/sample.jpg
 
 SERVE_BIND ?= 0.0.0.0:$(PORT)
 
-.PHONY: run test lint format bench loadtest serve clean
+.PHONY: run test lint format bench loadtest serve serve-gunicorn clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -48,12 +48,17 @@ test: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-## serve: production server: DJANGO_DEBUG=0 unless set; collect static files, then gunicorn
-##        (project/gunicorn.conf.py: WEB_CONCURRENCY workers, default one per core; SERVE_BIND)
+## serve: production server: nginx (buffers whole requests, timeouts) in front of gunicorn, on
+##        SERVE_BIND (default 0.0.0.0:$$PORT); DJANGO_DEBUG=0 unless set; collects static files
+##        first (project/serve.py; project/gunicorn.conf.py: WEB_CONCURRENCY workers, one per core)
 serve: export DJANGO_DEBUG ?= 0
 serve: $(VENV)/.base
-	$(PY) manage.py collectstatic --noinput -v 0
-	exec $(BIN)/gunicorn -c project/gunicorn.conf.py --bind $(SERVE_BIND) project.wsgi
+	exec $(PY) -m project.serve --bind $(SERVE_BIND)
+
+## serve-gunicorn: the same without nginx, for behind a proxy of your own that buffers requests
+serve-gunicorn: export DJANGO_DEBUG ?= 0
+serve-gunicorn: $(VENV)/.base
+	exec $(PY) -m project.serve --bind $(SERVE_BIND) --front none
 
 ## loadtest: scale-out benchmark, not a test: gunicorn with 1 then 2 workers on PostgreSQL
 ##           (postgres://postgres@127.0.0.1:5432/loadtest) and S3 (moto); LOADTEST_ARGS=--help

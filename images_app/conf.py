@@ -50,6 +50,8 @@ DEFAULTS = {
     "API_PATH_PREFIXES": ["/api/"],
     # DRF throttle rate for uploads per user ("120/min"); None: no throttling.
     "UPLOAD_RATE": "120/min",
+    # Seconds a client is told to wait (Retry-After) when the database cannot be reached.
+    "RETRY_AFTER": 5,
     # Threads writing one upload's files to storage at once.
     "WRITE_THREADS": 4,
 }
