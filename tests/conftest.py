@@ -246,6 +246,35 @@ def stored_keys_of_rows() -> set[str]:
     return {key for image in Image.objects.all() for key in image.stored_keys()}
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--storage",
+        choices=["all", "filesystem"],
+        default="all",
+        help="all (default): every storage test on the filesystem and on S3 (moto over HTTP); "
+        "filesystem: only the filesystem runs, tests that need S3 are deselected (make test-fast).",
+    )
+
+
+def uses_s3(item: pytest.Item) -> bool:
+    """The test runs against S3: the S3 param of ``backend``, or an S3 fixture of its own."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "s3":
+        return True
+    return "s3_endpoint" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("storage") != "filesystem":
+        return
+    kept, deselected = [], []
+    for item in items:
+        (deselected if uses_s3(item) else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 def pytest_configure(config):
     from django.conf import settings
 

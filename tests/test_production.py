@@ -61,6 +61,7 @@ SETUP = "import django; django.setup()"
 # DJANGO_DEBUG=0 refuses to start without a real secret key and allowed hosts
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("overrides", "variable"),
     [
@@ -81,10 +82,12 @@ def test_production_refuses_to_start_without(overrides, variable):
     assert f"{variable} must" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_production_starts_with_both():
     assert python(SETUP, production()).returncode == 0
 
 
+@pytest.mark.subprocess
 def test_development_needs_neither():
     found = settings_of(environment(), "DEBUG", "ALLOWED_HOSTS", "SESSION_COOKIE_SECURE")
 
@@ -92,6 +95,7 @@ def test_development_needs_neither():
                      "SESSION_COOKIE_SECURE": False}  # fmt: skip
 
 
+@pytest.mark.subprocess
 def test_secure_cookies_by_default_in_production_and_a_switch_for_each():
     names = ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER")
     assert settings_of(production(), *names) == {
@@ -107,6 +111,7 @@ def test_secure_cookies_by_default_in_production_and_a_switch_for_each():
     }
 
 
+@pytest.mark.subprocess
 def test_the_documented_production_environment_passes_check_deploy():
     env = production(
         DJANGO_SECURE_PROXY_SSL_HEADER="1",
@@ -126,6 +131,7 @@ def test_the_documented_production_environment_passes_check_deploy():
     assert ids == set(), result.stdout + result.stderr  # tokens are stored hashed: no W006
 
 
+@pytest.mark.subprocess
 def test_an_invalid_rendition_spec_stops_the_server_from_booting(tmp_path):
     (tmp_path / "bad_settings.py").write_text(
         "from project.settings import *\nIMAGES_APP = {'RENDITIONS': {'thumb': 'max-0x150'}}\n"
@@ -198,6 +204,7 @@ def log_lines(log: Path) -> list[dict]:
     return lines
 
 
+@pytest.mark.live_server
 def test_gunicorn_serves_health_static_files_and_logs_json(gunicorn):
     base, log = gunicorn
 
