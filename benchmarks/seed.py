@@ -155,7 +155,7 @@ def stored_keys(limit: int | None = None) -> Iterator[str]:
     rows = Image.objects.order_by("pk").values_list("original_key", "renditions")
     for original, renditions in rows[:limit].iterator(chunk_size=5000):
         yield original
-        yield from (entry["key"] for entry in renditions.values())
+        yield from (entry.key for entry in renditions.values())
 
 
 def orphan_keys(count: int) -> Iterator[str]:
