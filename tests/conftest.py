@@ -17,7 +17,11 @@ from django.core.files.storage import StorageHandler, storages
 from django.test import Client
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    set_token_value,
+)
 from requests.structures import CaseInsensitiveDict
 from rest_framework.test import APIClient
 
@@ -160,13 +164,14 @@ def make_token(user, scope: str = "images", *, expires_in: int = 3600) -> str:
         defaults={"client_type": "confidential", "authorization_grant_type": "client-credentials"},
     )
     token = secrets.token_urlsafe(24)
-    get_access_token_model().objects.create(
+    stored = get_access_token_model()(
         user=user,
         application=application,
-        token=token,
         scope=scope,
         expires=timezone.now() + timedelta(seconds=expires_in),
     )
+    set_token_value(stored, token)  # as django-oauth-toolkit stores it: hashed, per settings
+    stored.save()
     return token
 
 
