@@ -58,9 +58,9 @@ def _wait_until_up(base: str, server: subprocess.Popen, log: Path) -> None:
         if server.poll() is not None:
             pytest.fail(f"gunicorn exited:\n{log.read_text()}")
         try:
-            requests.get(f"{base}/healthz", timeout=5)
+            requests.get(f"{base}/healthz", timeout=30)  # a loaded machine boots slowly
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     pytest.fail(f"gunicorn did not answer:\n{log.read_text()}")
 
