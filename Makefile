@@ -10,7 +10,7 @@ SAMPLE := docs/sample.jpg
 
 SERVE_BIND ?= 0.0.0.0:$(PORT)
 
-.PHONY: help run test test-fast lint format bench loadtest serve serve-gunicorn clean
+.PHONY: help run test test-fast lint format bench loadtest scalebench serve serve-gunicorn clean
 
 # The heavy tiers `make test-fast` leaves out (markers registered in pyproject.toml).
 HEAVY := live or subprocess or browser or schemathesis or load
@@ -81,6 +81,11 @@ serve-gunicorn: $(VENV)/.base
 ##           (postgres://postgres@127.0.0.1:5432/loadtest) and S3 (moto); LOADTEST_ARGS=--help
 loadtest: $(VENV)/.test
 	$(PY) benchmarks/loadtest.py $(LOADTEST_ARGS)
+
+## scalebench: issue 12's figures at 100k rows (PostgreSQL, filesystem and S3 via moto) against
+##             their goals; not part of `make test`. SCALE_ARGS="--rows 1000000", --help
+scalebench: $(VENV)/.test
+	$(PY) -m benchmarks.scale $(SCALE_ARGS)
 
 ## bench: the render benchmark: every method in fresh processes, interleaved, ratios to the floor
 bench: $(VENV)/.bench
