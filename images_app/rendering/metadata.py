@@ -28,18 +28,19 @@ from collections.abc import Callable, Iterator
 from PIL import Image
 
 from . import isobmff
-from .errors import InvalidImage
-from .probe import (
+from .containers import (
     APP1,
     Block,
     Budget,
-    exif_orientation,
     gif_blocks,
     gif_header_end,
     jpeg_segments,
     png_chunks,
     riff_chunks,
 )
+from .errors import InvalidImage
+from .formats import display_name
+from .probe import exif_orientation
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -258,7 +259,7 @@ def _strip_heif(data: bytes, fmt: str = "HEIF") -> bytes:
         raise
     except (ValueError, struct.error) as exc:  # Malformed and Unsupported are ValueErrors
         raise InvalidImage(
-            f"This {isobmff.name(fmt)} file's metadata could not be read safely; export it as JPEG."
+            f"This {display_name(fmt)} file's metadata could not be read safely; export it as JPEG."
         ) from exc
     return bytes(out[:end])
 

@@ -10,8 +10,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from images_app.rendering import strip_location
+from images_app.rendering.containers import SOS, jpeg_segments
 from images_app.rendering.metadata import clean_exif
-from images_app.rendering.probe import SOS, jpeg_segments
 
 from .corpus import encode, gif, jpeg_with_segments, segment, tiff_ifd
 

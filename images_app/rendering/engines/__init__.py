@@ -13,9 +13,9 @@ everywhere. Both draw the same pictures (one correctness matrix runs over both):
   as JPEG is flattened onto white.
 
 AVIF decodes with Pillow's own plugin and libvips' heifload; HEIC (iPhone photos) needs
-``pillow-heif``, registered here, and always decodes through Pillow: the libheif inside
-pyvips-binary has no HEVC decoder. Either is accepted only if the caller's ``formats``
-allow-list names it (``"AVIF"``, ``"HEIF"``).
+``pillow-heif`` (registered by ``rendering.runtime``) and always decodes through Pillow: the
+libheif inside pyvips-binary has no HEVC decoder. Either is accepted only if the caller's
+``formats`` allow-list names it (``"AVIF"``, ``"HEIF"``).
 """
 
 from __future__ import annotations
@@ -25,27 +25,13 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..formats import content_type, extension
 from ..spec import RenditionSpec
 
 ENGINES = {
     "vips": "images_app.rendering.engines.vips",
     "pillow": "images_app.rendering.engines.pillow",
 }
-
-_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-
-
-def _register_heif() -> None:
-    """Let Pillow open HEIC/HEIF (iPhone photos) where pillow-heif is installed."""
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return
-    register_heif_opener()
-
-
-_register_heif()
 
 
 @dataclass(frozen=True)
@@ -60,11 +46,11 @@ class Output:
 
     @property
     def extension(self) -> str:
-        return _EXTENSIONS[self.format]
+        return extension(self.format)
 
     @property
     def content_type(self) -> str:
-        return _CONTENT_TYPES[self.format]
+        return content_type(self.format)
 
 
 def available_engines() -> list[str]:

@@ -23,15 +23,14 @@ from .base import (
     BaseEngine,
     Size,
     Source,
+    pillow_format,
     shrink_factor,
-    sniff,
     stored,
     usable_profile,
 )
 from .pillow import PillowEngine
 
-# Each upload is unique: libvips' operation cache would never hit, it would only hold pixels.
-pyvips.cache_set_max(0)
+# libvips' operation cache is turned off in ``rendering.runtime``: each upload is unique.
 
 _LOADERS = {
     "JPEG": pyvips.Image.jpegload_buffer,
@@ -65,11 +64,11 @@ class VipsEngine(BaseEngine):
         on_output: Callable[[Output], None] | None = None,
     ) -> list[Output]:
         """As BaseEngine.render; formats libvips cannot decode here go to the Pillow engine."""
-        engine = self if sniff(data, formats) in _LOADERS else PillowEngine()
+        engine = self if pillow_format(data, formats) in _LOADERS else PillowEngine()
         return BaseEngine.render(engine, data, specs, formats=formats, on_output=on_output)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
-        fmt = sniff(data, formats)
+        fmt = pillow_format(data, formats)
         try:
             header = _load(fmt, data)
         except pyvips.Error as exc:
