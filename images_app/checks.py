@@ -119,3 +119,21 @@ def check_upload_safety(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register()
+def check_engine(app_configs=None, **kwargs) -> list[Error]:
+    """images_app.E005: an ENGINE setting that names no engine, or a class that won't import."""
+    from .rendering.engines import ENGINES, get_engine
+
+    try:
+        get_engine(app_settings.ENGINE)
+    except (ValueError, IndexError) as exc:  # IndexError: "auto" with no engine importing
+        return [
+            Error(
+                f'IMAGES_APP["ENGINE"] = {app_settings.ENGINE!r}: {exc}',
+                hint=f'Use "auto", one of {sorted(ENGINES)}, or a BaseEngine subclass\'s path.',
+                id="images_app.E005",
+            )
+        ]
+    return []

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .rendering.engines import get_engine
+
 MiB = 1024 * 1024
 
 DEFAULTS = {
@@ -26,7 +28,9 @@ DEFAULTS = {
     },
     # Names that answer with another rendition's URL (the legacy "image" is the iPad one).
     "ALIASES": {"image": "ipad"},
-    # "auto" (libvips where it imports, else Pillow), "vips" or "pillow".
+    # "auto" (libvips where it imports, else Pillow), "vips", "pillow", or the dotted path of a
+    # images_app.rendering.engines.base.BaseEngine subclass (resolved once, like sorl-thumbnail's
+    # THUMBNAIL_ENGINE). Formats an engine does not decode go to the Pillow engine.
     "ENGINE": "auto",
     # Upload formats, by Pillow's names; sniffed from the bytes, never from the filename.
     # HEIF is HEIC (iPhone photos; needs pillow-heif). AVIF goes before HEIF: Pillow tries them
@@ -92,6 +96,7 @@ app_settings = AppSettings(DEFAULTS)
 def _reload(*, setting: str, **kwargs) -> None:
     if setting == "IMAGES_APP":
         app_settings.reload()
+        get_engine.cache_clear()  # the ENGINE setting's resolved instance
 
 
 setting_changed.connect(_reload)

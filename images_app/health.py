@@ -22,7 +22,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .conf import app_settings
-from .exceptions import envelope
+from .exceptions import ServiceUnavailable
 from .storage import delete, get_storage, write
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
             failed[name] = [MESSAGES[name]]
         results[name] = {"ok": name not in failed, "ms": round(_ms_since(start), 1)}
     if failed:
-        body = envelope("service_unavailable", f"Unhealthy: {', '.join(failed)}.", failed)
+        body = ServiceUnavailable.envelope(f"Unhealthy: {', '.join(failed)}.", failed)
         return _no_store(JsonResponse(body, status=503))
     return _no_store(JsonResponse({"status": "ok", "checks": results}))
 

@@ -28,6 +28,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from .conf import app_settings
+from .exceptions import CATALOGUE, ApiError, SerializerError
 from .models import ImageType
 from .serializers import IMAGE_FIELD_SINCE, TYPE_SINCE
 from .specs import ORIGINAL, aliases, rendition_specs
@@ -47,11 +48,9 @@ ERROR_SCHEMA = {
         },
         "key": {
             "type": "string",
-            "pattern": r"^common\.[a-z_]+$",
-            "description": "Stable error key: common.serializer_error, common.not_authenticated, "
-            "common.permission_denied, common.not_found, common.method_not_allowed, "
-            "common.invalid_version, common.request_too_large, common.unsupported_media_type, "
-            "common.throttled, common.storage_unavailable, common.server_error, …",
+            "enum": [entry.key() for entry in CATALOGUE],
+            "description": "Stable error key, one per kind of error (the catalogue in "
+            "images_app.exceptions).",
         },
     },
 }
@@ -168,26 +167,32 @@ RETRY_AFTER = OpenApiParameter(
 )
 
 
-def error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
+def example_of(entry: type[ApiError]) -> OpenApiExample:
+    """The envelope an entry answers with, as a response example for its status."""
+    fields = {"image": ["This field is required."]} if entry is SerializerError else None
+    return OpenApiExample(
+        entry.__name__,
+        value=entry.envelope(fields=fields),
+        summary=entry.key(),
+        description=entry.when,
+        response_only=True,
+        status_codes=[str(entry.status_code)],
+    )
 
 
-ERRORS = {
-    400: error("A field problem (`common.serializer_error`) or a malformed request."),
-    401: error("No, unknown or expired bearer token (`common.not_authenticated`)."),
-    403: error("The token lacks the `images` scope (`common.permission_denied`)."),
-    404: error("No such image among the caller's (`common.not_found`)."),
-    406: error("Bad `X-Api-Version` (`common.invalid_version`)."),
-    413: error("The request body is over the server's limit (`common.request_too_large`)."),
-    415: error("Not multipart/form-data (`common.unsupported_media_type`)."),
-    429: error("Too many uploads (`common.throttled`); see Retry-After."),
-    500: error("Anything else (`common.server_error`); no traceback."),
-    503: error("Storage down or failing; nothing was kept (`common.storage_unavailable`)."),
-}
+def error(status_code: int) -> OpenApiResponse:
+    """The envelope for one status: each key it can carry, with its real body as an example."""
+    entries = [entry for entry in CATALOGUE if entry.status_code == status_code]
+    description = "; ".join(f"`{entry.key()}`: {entry.when}" for entry in entries)
+    return OpenApiResponse(
+        ErrorEnvelopeSerializer,
+        description=description + ".",
+        examples=[example_of(entry) for entry in entries],
+    )
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
+    return {code: error(code) for code in codes}
 
 
 UPLOAD_EXAMPLE = OpenApiExample(
@@ -224,7 +229,7 @@ def annotate(view_class):
             request={"multipart/form-data": ImageUploadSerializer},
             responses={
                 200: OpenApiResponse(ImageUploadResponseSerializer, "Stored; every URL works."),
-                **errors(400, 401, 403, 406, 413, 415, 429, 500, 503),
+                **errors(400, 401, 403, 406, 409, 411, 413, 415, 422, 429, 500, 503),
             },
             parameters=[*common, RETRY_AFTER],
             examples=[UPLOAD_EXAMPLE],
@@ -234,7 +239,7 @@ def annotate(view_class):
             description="The caller's own images, newest first, paginated.",
             responses={
                 200: OpenApiResponse(ImageDetailSerializer(many=True), "A page of images."),
-                **errors(401, 403, 404, 406, 500),
+                **errors(401, 403, 404, 406, 500, 503),
             },
             parameters=common,
         ),
@@ -243,7 +248,7 @@ def annotate(view_class):
             description="Another owner's image is a 404, never a 403.",
             responses={
                 200: OpenApiResponse(ImageDetailSerializer, "The image and its URLs."),
-                **errors(401, 403, 404, 406, 500),
+                **errors(401, 403, 404, 406, 500, 503),
             },
             parameters=[*common, ID_PARAMETER],
         ),

@@ -25,8 +25,15 @@ class XApiVersionHeaderVersioning(BaseVersioning):
             return app_settings.DEFAULT_VERSION
         value = raw.strip()
         low, high = app_settings.MIN_VERSION, app_settings.MAX_VERSION
-        if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
-            raise InvalidVersion(
-                f"X-Api-Version must be a whole number from {low} to {high}; got {raw!r}."
-            )
+        # A length cap before int(): Python refuses to convert 4,301+ digits (a ValueError, once
+        # a 500), and no version needs more than a few.
+        if not (value.isascii() and value.isdigit() and len(value) <= 9):
+            raise InvalidVersion(self.message(raw, low, high))
+        if not low <= int(value) <= high:
+            raise InvalidVersion(self.message(raw, low, high))
         return int(value)
+
+    @staticmethod
+    def message(raw: str, low: int, high: int) -> str:
+        shown = raw if len(raw) <= 20 else raw[:20] + "…"  # never echo a long header back
+        return f"X-Api-Version must be a whole number from {low} to {high}; got {shown!r}."

@@ -3,7 +3,7 @@
 import pytest
 from PIL import ImageFile
 
-from images_app.checks import check_renditions, check_upload_safety
+from images_app.checks import check_engine, check_renditions, check_upload_safety
 
 
 def ids(messages) -> list[str]:
@@ -13,6 +13,7 @@ def ids(messages) -> list[str]:
 def test_the_default_configuration_passes():
     assert check_renditions() == []
     assert check_upload_safety() == []
+    assert check_engine() == []
 
 
 @pytest.mark.parametrize("spec", ["150x150", "max-0x10", "max-10x10|format-bmp", "max-axb"])
@@ -41,3 +42,17 @@ def test_a_format_without_a_location_stripper_is_e003(settings):
 def test_loading_truncated_images_is_e004(monkeypatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     assert ids(check_upload_safety()) == ["images_app.E004"]
+
+
+@pytest.mark.parametrize("engine", ["imagemagick", "myproject.engines.Missing"])
+def test_an_engine_setting_that_does_not_resolve_is_e005_naming_it(settings, engine):
+    settings.IMAGES_APP = {"ENGINE": engine}
+    (error,) = check_engine()
+
+    assert error.id == "images_app.E005"
+    assert f'IMAGES_APP["ENGINE"] = {engine!r}' in error.msg
+
+
+def test_an_engine_named_by_dotted_path_passes(settings):
+    settings.IMAGES_APP = {"ENGINE": "images_app.rendering.engines.pillow.PillowEngine"}
+    assert check_engine() == []

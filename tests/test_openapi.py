@@ -282,3 +282,23 @@ def test_the_app_works_without_drf_spectacular(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["401", "False"]
+
+
+def test_error_examples_are_the_catalogues_envelopes(document):
+    """Each documented error status shows the real body of every key it can carry."""
+    from images_app.exceptions import CATALOGUE
+
+    for path, method, operation in operations(document):
+        for code, response in operation["responses"].items():
+            if int(code) < 400:
+                continue
+            examples = response["content"]["application/json"]["examples"].values()
+            expected = [e.envelope() for e in CATALOGUE if e.status_code == int(code)]
+            shown = [example["value"] for example in examples]
+            assert [value["error"]["key"] for value in shown] == [
+                body["error"]["key"] for body in expected
+            ], (path, method, code)
+            for value, body in zip(shown, expected, strict=True):
+                assert value["error"]["description"] == body["error"]["description"]
+    key = document["components"]["schemas"]["ErrorEnvelope"]["properties"]["error"]
+    assert key["properties"]["key"]["enum"] == [entry.key() for entry in CATALOGUE]

@@ -8,6 +8,9 @@ import pytest
 from PIL import Image
 
 from images_app.rendering import available_engines, parse_spec, render
+from images_app.rendering.engines import decoder_for, get_engine
+from images_app.rendering.engines.pillow import PillowEngine
+from images_app.rendering.engines.vips import VipsEngine
 
 from .factories import DISPLAY_P3, cmyk_profile, encode, oriented, photo, psnr, rgb_profile
 
@@ -85,3 +88,48 @@ def test_an_on_output_failure_reaches_the_caller(engine):
             engine=engine,
             on_output=broken_storage,
         )
+
+
+class QuietPillow(PillowEngine):
+    """An engine of the project's own, named by dotted path: Pillow's, with a marker."""
+
+    decodes = frozenset({"JPEG", "PNG"})
+
+    def encode(self, image, fmt, quality):
+        return super().encode(image, fmt, quality) + b"quiet"
+
+
+def test_an_engine_named_by_dotted_path_renders_and_is_resolved_once():
+    path = f"{__name__}.QuietPillow"
+    outputs = render(encode(photo(64, 48), "JPEG"), SPECS, formats=["JPEG"], engine=path)
+    assert all(output.data.endswith(b"quiet") for output in outputs)
+    assert get_engine(path) is get_engine(path)
+
+
+@pytest.mark.parametrize(
+    "engine", ["imagemagick", "no.such.module.Engine", "images_app.rendering.spec.fit_inside"]
+)
+def test_an_engine_that_does_not_resolve_is_refused_naming_it(engine):
+    with pytest.raises(ValueError, match=engine.rpartition(".")[2]):
+        render(b"", SPECS, formats=["JPEG"], engine=engine)
+
+
+@pytest.mark.parametrize(
+    ("engine", "fmt", "decoder"),
+    [
+        ("vips", "JPEG", VipsEngine),
+        ("vips", "AVIF", VipsEngine),
+        ("vips", "HEIF", PillowEngine),  # pyvips-binary's libheif has no HEVC decoder
+        ("pillow", "HEIF", PillowEngine),
+        (f"{__name__}.QuietPillow", "PNG", QuietPillow),
+        (f"{__name__}.QuietPillow", "GIF", PillowEngine),
+    ],
+)
+def test_which_engine_decodes_which_format_is_one_rule(engine, fmt, decoder):
+    assert type(decoder_for(get_engine(engine), fmt)) is decoder
+
+
+def test_a_changed_engine_setting_is_resolved_again(settings):
+    first = get_engine("auto")
+    settings.IMAGES_APP = {"ENGINE": "pillow"}  # setting_changed clears the resolved engines
+    assert get_engine("auto") is not first

@@ -67,7 +67,15 @@ class Source:
 
 
 class BaseEngine:
-    """Decode once, resize to the largest rendition, cascade the rest, encode in a pool."""
+    """Decode once, resize to the largest rendition, cascade the rest, encode in a pool.
+
+    Subclass it and override ``open``, ``load``, ``resize`` and ``encode`` to make an engine;
+    name the subclass by dotted path in ``IMAGES_APP["ENGINE"]`` to use it.
+    """
+
+    # The formats (Pillow names) this engine decodes; None: all. Others go to the fallback
+    # engine (engines.decoder_for).
+    decodes: frozenset[str] | None = None
 
     def render(
         self,

@@ -167,6 +167,3 @@ def _flatten(image: Image.Image) -> Image.Image:
     background = Image.new(image.mode[:-1], image.size, _WHITE[image.mode[:-1]])
     background.paste(image, mask=image.getchannel("A"))
     return background
-
-
-render = PillowEngine().render

@@ -9,13 +9,11 @@ allowed format is ever called, never libvips' generic one, and every output size
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pyvips
 
 from ..probe import not_an_image
-from ..spec import RenditionSpec
-from . import Output
 from .base import (
     ORIENTATIONS,
     PNG_COMPRESSION,
@@ -28,7 +26,6 @@ from .base import (
     stored,
     usable_profile,
 )
-from .pillow import PillowEngine
 
 # libvips' operation cache is turned off in ``rendering.runtime``: each upload is unique.
 
@@ -37,7 +34,7 @@ _LOADERS = {
     "PNG": pyvips.Image.pngload_buffer,
     "GIF": pyvips.Image.gifload_buffer,  # first frame only (n=1 is the default)
     "WEBP": pyvips.Image.webpload_buffer,
-    # libheif in pyvips-binary decodes AV1 (AVIF) but not HEVC: HEIC goes to Pillow below.
+    # libheif in pyvips-binary decodes AV1 (AVIF) but not HEVC: HEIC is the Pillow engine's.
     "AVIF": pyvips.Image.heifload_buffer,
 }
 # EXIF orientation -> libvips operations that show the image upright (EXIF 2.32, 4.6.4).
@@ -55,17 +52,9 @@ _UPRIGHT = {
 class VipsEngine(BaseEngine):
     """libvips: decode, resize and colour stream strip by strip; see BaseEngine for the plan."""
 
-    def render(
-        self,
-        data: bytes,
-        specs: Sequence[RenditionSpec],
-        *,
-        formats: Sequence[str],
-        on_output: Callable[[Output], None] | None = None,
-    ) -> list[Output]:
-        """As BaseEngine.render; formats libvips cannot decode here go to the Pillow engine."""
-        engine = self if pillow_format(data, formats) in _LOADERS else PillowEngine()
-        return BaseEngine.render(engine, data, specs, formats=formats, on_output=on_output)
+    # The formats this engine decodes (the routing rule, engines.decoder_for): its loader
+    # table. HEIF is not in it, so HEIC goes to the Pillow engine whole.
+    decodes = frozenset(_LOADERS)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
         fmt = pillow_format(data, formats)
@@ -158,6 +147,3 @@ def _to_srgb(image: pyvips.Image, icc: bytes | None) -> pyvips.Image:
         rgb = (255 - cmy) * (255 - black) / 255
         return rgb.rint().cast("uchar").copy(interpretation="srgb")
     return image
-
-
-render = VipsEngine().render
