@@ -94,16 +94,16 @@ def _stale_names(renditions: dict, current: dict[str, str]) -> set[str]:
 
 @register()
 def check_upload_safety(app_configs=None, **kwargs) -> list[Error]:
-    """images_app.E003: a format whose location metadata cannot be stripped; E004: Pillow set
-    to load truncated images (a host project can flip that global)."""
+    """images_app.E003: a format whose metadata cannot be reduced to the allow-list; E004:
+    Pillow set to load truncated images (a host project can flip that global)."""
     from PIL import ImageFile
 
     from .rendering.metadata import STRIP_FORMATS
 
     errors = [
         Error(
-            f'IMAGES_APP["FORMATS"] lists {fmt!r}, whose location metadata images_app cannot '
-            "remove; originals in it would be refused with a server error.",
+            f'IMAGES_APP["FORMATS"] lists {fmt!r}, whose metadata images_app cannot '
+            "reduce to the allow-list; originals in it would be refused with a server error.",
             hint=f"Use formats from: {', '.join(sorted(STRIP_FORMATS))}.",
             id="images_app.E003",
         )

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from .conf import app_settings
 from .logging import phase
-from .rendering import Output, SourceInfo, inspect_image, render, strip_location
+from .rendering import Output, SourceInfo, inspect_image, render, strip_metadata
 from .specs import ORIGINAL, rendition_specs
 from .storage import (
     StorageFailure,
@@ -62,7 +62,7 @@ def store(image, data: bytes) -> None:
     """
     info = inspect(data)
     prefix = new_key_prefix(image.owner_id, image.get_type_display())
-    original = strip_location(data, info.format)
+    original = strip_metadata(data, info.format)
     renditions = _render_and_write(data, prefix, original, info)
     image.key_prefix = prefix
     image.original_key = file_key(prefix, ORIGINAL, info.extension)

@@ -2,28 +2,21 @@
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404
-from oauth2_provider.contrib.rest_framework import TokenHasScope
 from rest_framework import mixins, viewsets
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from .authentication import BearerTokenAuthentication
+from .authentication import BearerTokenAuthentication, TokenHasImagesScope
 from .conf import app_settings
 from .exceptions import RequestTooLarge, exception_handler
 from .models import Image
+from .pagination import ImagePagination
 from .renderers import LegacyJSONRenderer
 from .rendering.formats import content_type_for
 from .serializers import ImageSerializer, ImageUploadSerializer
 from .storage import get_storage
 from .throttling import UploadRateThrottle
 from .versioning import XApiVersionHeaderVersioning
-
-
-class ImagePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class ImageViewSet(
@@ -36,7 +29,7 @@ class ImageViewSet(
     """``POST /api/images/`` answers 200 with ``{id, urls, type, new}``, as the legacy API did."""
 
     authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [TokenHasScope]
+    permission_classes = [TokenHasImagesScope]
     required_scopes = ["images"]
     versioning_class = XApiVersionHeaderVersioning
     parser_classes = [MultiPartParser]

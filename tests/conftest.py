@@ -1,5 +1,6 @@
 """Shared fixtures: real storages (a directory, and S3 over HTTP via moto), users and tokens."""
 
+import base64
 import os
 import secrets
 import socket
@@ -13,6 +14,7 @@ import pytest
 import requests
 from django.core.cache import cache
 from django.core.files.storage import StorageHandler, storages
+from django.test import Client
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 from oauth2_provider.models import get_access_token_model, get_application_model
@@ -168,6 +170,35 @@ def make_token(user, scope: str = "images", *, expires_in: int = 3600) -> str:
     return token
 
 
+def client_credentials_token(owner=None, scope: str = "images") -> str:
+    """A token from /o/token/ (client credentials) for a new application owned by ``owner``."""
+    secret = secrets.token_urlsafe(32)
+    application = get_application_model().objects.create(
+        name=f"cc-{uuid.uuid4().hex[:8]}",
+        user=owner,
+        client_type="confidential",
+        authorization_grant_type="client-credentials",
+        client_secret=secret,
+    )
+    basic = base64.b64encode(f"{application.client_id}:{secret}".encode()).decode()
+    response = Client().post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": scope},
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+def bearer(token: str, version: int | str | None = 12) -> APIClient:
+    client = APIClient()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    if version is not None:
+        headers["HTTP_X_API_VERSION"] = str(version)
+    client.credentials(**headers)
+    return client
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username=f"u{uuid.uuid4().hex[:8]}")
@@ -179,12 +210,7 @@ def other_user(django_user_model):
 
 
 def client_for(user, scope: str = "images", version: int | str | None = 12) -> APIClient:
-    client = APIClient()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {make_token(user, scope)}"}
-    if version is not None:
-        headers["HTTP_X_API_VERSION"] = str(version)
-    client.credentials(**headers)
-    return client
+    return bearer(make_token(user, scope), version)
 
 
 @pytest.fixture
