@@ -3,7 +3,7 @@
 Uploads go through ``Image.objects.create_from_upload`` (see ``forms.py``), so the admin keeps the
 API's limits and messages; re-rendering is ``rerender.rerender()``, as ``manage.py rerender_images``
 does it. Deletes, single or bulk, take the files with them through the post_delete receiver in
-``signals.py``: ``QuerySet.delete()`` sends it for every row.
+``deletion.py``: ``QuerySet.delete()`` sends it for every row.
 """
 
 from __future__ import annotations
@@ -81,28 +81,30 @@ def rendition_rows(image: Image) -> list[RenditionRow]:
     for alias, target in aliases().items():
         also.setdefault(target, []).append(alias)
     rows = [original_row(image)]
-    ordered = sorted(image.renditions.items(), key=lambda item: (item[1]["width"], item[0]))
+    ordered = sorted(image.renditions.items(), key=lambda item: (item[1].width, item[0]))
     for name, entry in ordered:
         current = fingerprints.get(name)
         if current is None:
             note = "No longer in the rendition settings"
-        elif current != entry.get("fingerprint"):
+        elif current != entry.fingerprint:
             note = "Made with an older spec: re-render to update"
         else:
             note = f"Also served as {', '.join(also[name])}" if name in also else ""
-        fields = {field: entry[field] for field in ("width", "height", "format", "bytes", "key")}
-        outdated = current != entry.get("fingerprint")
         url = image.url(name)
         rows.append(
             RenditionRow(
                 name=name,
+                width=entry.width,
+                height=entry.height,
+                format=entry.format,
+                bytes=entry.bytes,
+                key=entry.key,
                 url=url,
                 note=note,
-                outdated=outdated,
+                outdated=current != entry.fingerprint,
                 preview_url=url,
-                preview_width=entry["width"],
-                preview_height=entry["height"],
-                **fields,
+                preview_width=entry.width,
+                preview_height=entry.height,
             )
         )
     return rows
@@ -115,14 +117,14 @@ def original_row(image: Image) -> RenditionRow:
     preview = (url, image.width, image.height)
     if image.format not in BROWSER_FORMATS:
         shown = [
-            (entry["width"], name)
+            (entry.width, name)
             for name, entry in image.renditions.items()
-            if entry["format"] in BROWSER_FORMATS
+            if entry.format in BROWSER_FORMATS
         ]
         if shown:
             name = max(shown)[1]
             entry = image.renditions[name]
-            preview = (image.url(name), entry["width"], entry["height"])
+            preview = (image.url(name), entry.width, entry.height)
             note = f"{note}. Not every browser shows {image.format}: the preview is {name}"
     return RenditionRow(
         name=ORIGINAL,
@@ -147,19 +149,19 @@ def thumbnail(image: Image, *, sizes: str, css_class: str = "") -> SafeString:
     """
     names = [name for name in (THUMB, THUMB_RETINA) if name in image.renditions]
     if not names and image.renditions:  # renditions renamed in settings: the smallest will do
-        names = [min(image.renditions, key=lambda name: image.renditions[name]["width"])]
+        names = [min(image.renditions, key=lambda name: image.renditions[name].width)]
     if not names:
         return format_html('<span class="images-app-nothumb">{}</span>', "no preview")
     first = image.renditions[names[0]]
-    srcset = ", ".join(f"{image.url(name)} {image.renditions[name]['width']}w" for name in names)
+    srcset = ", ".join(f"{image.url(name)} {image.renditions[name].width}w" for name in names)
     return format_html(
         '<img src="{src}" srcset="{srcset}" sizes="{sizes}" width="{width}" height="{height}" '
         'loading="lazy" decoding="async" alt="{alt}" class="images-app-thumb {css_class}">',
         src=image.url(names[0]),
         srcset=srcset,
         sizes=sizes,
-        width=first["width"],
-        height=first["height"],
+        width=first.width,
+        height=first.height,
         alt=f"{image.get_type_display()} image {image.pk}",
         css_class=css_class,
     )

@@ -7,6 +7,7 @@ from django.db import DatabaseError
 from django.db.models import Max, Min
 
 from .conf import app_settings
+from .models import Image
 from .specs import rendition_specs
 
 # W001 reads at most SAMPLE_POINTS + 1 runs of SAMPLE_ROWS rows, each an index range scan.
@@ -67,8 +68,6 @@ def check_stale_renditions(app_configs=None, databases=None, **kwargs) -> list[C
 
 
 def _sample(alias: str) -> list[dict]:
-    from .models import Image
-
     rows = Image.objects.using(alias)
     bounds = rows.aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
@@ -88,7 +87,7 @@ def _stale_names(renditions: dict, current: dict[str, str]) -> set[str]:
     return stale | {
         name
         for name, fingerprint in current.items()
-        if (renditions.get(name) or {}).get("fingerprint") != fingerprint
+        if getattr(renditions.get(name), "fingerprint", None) != fingerprint
     }
 
 

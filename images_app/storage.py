@@ -82,11 +82,21 @@ def _url_base(storage: Storage) -> str | None:
     return base
 
 
-def write(storage: Storage, key: str, data: bytes, content_type: str) -> None:
-    """Write ``data`` at exactly ``key`` with its Content-Type; StorageFailure on any error."""
+def write(
+    storage: Storage, key: str, data: bytes, content_type: str, *, replace: bool = False
+) -> None:
+    """Write ``data`` at exactly ``key`` with its Content-Type; StorageFailure on any error.
+
+    ``replace`` writes over a file already at ``key``. Storages that would choose another name
+    for a taken key (the filesystem; S3 without ``file_overwrite``) get the old file deleted
+    first; S3 with ``file_overwrite`` replaces the object in one PUT, so readers see the old file
+    or the new one, never none.
+    """
     content = ContentFile(data)
     content.content_type = content_type
     try:
+        if replace and storage.get_available_name(key) != key:
+            storage.delete(key)
         saved = storage.save(key, content)
     except Exception as exc:
         raise StorageFailure(f"Could not write {key}: {exc}") from exc

@@ -3,14 +3,14 @@
 from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404
 from rest_framework import mixins, viewsets
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from .authentication import BearerTokenAuthentication, TokenHasImagesScope
-from .conf import app_settings
-from .exceptions import RequestTooLarge, exception_handler
+from .body import check_body
+from .exceptions import exception_handler
 from .models import Image
 from .pagination import ImagePagination
+from .parsers import MultiPartParser
 from .renderers import LegacyJSONRenderer
 from .rendering.formats import content_type_for
 from .serializers import ImageSerializer, ImageUploadSerializer
@@ -54,12 +54,7 @@ class ImageViewSet(
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authentication first: 401 before 413
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > app_settings.MAX_REQUEST_BYTES:
-            raise RequestTooLarge(
-                f"The request body is {int(length)} bytes; the limit is "
-                f"{app_settings.MAX_REQUEST_BYTES} bytes."
-            )
+        check_body(request._request)
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)

@@ -206,8 +206,8 @@ def test_change_page_previews_a_heic_original_with_a_rendition(admin_client, adm
 
     [tile] = [tag for tag in image_tags(html) if tag.get("alt") == "original rendition"]
     shown = [name for name in image.renditions if image.url(name) == tile["src"]]
-    widest = max(entry["width"] for entry in image.renditions.values())
-    assert [image.renditions[name]["width"] for name in shown] == [widest]  # the largest
-    assert image.renditions[shown[0]]["format"] == "JPEG"  # not image/heic
+    widest = max(entry.width for entry in image.renditions.values())
+    assert [image.renditions[name].width for name in shown] == [widest]  # the largest
+    assert image.renditions[shown[0]].format == "JPEG"  # not image/heic
     assert "Not every browser shows HEIF" in html
     assert image.url("original") in html  # still one click away
