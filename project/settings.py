@@ -272,6 +272,9 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Tokens at rest are SHA-256 checksums only (the `token` column stays blank): a database
+    # backup yields no working token. issue_token prints the token once; it is not stored.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # Development keeps http:// redirect URIs for local clients.
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
 }

@@ -17,7 +17,11 @@ from django.core.files.storage import StorageHandler, storages
 from django.test import Client
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    set_token_value,
+)
 from requests.structures import CaseInsensitiveDict
 from rest_framework.test import APIClient
 
@@ -160,13 +164,14 @@ def make_token(user, scope: str = "images", *, expires_in: int = 3600) -> str:
         defaults={"client_type": "confidential", "authorization_grant_type": "client-credentials"},
     )
     token = secrets.token_urlsafe(24)
-    get_access_token_model().objects.create(
+    stored = get_access_token_model()(
         user=user,
         application=application,
-        token=token,
         scope=scope,
         expires=timezone.now() + timedelta(seconds=expires_in),
     )
+    set_token_value(stored, token)  # as django-oauth-toolkit stores it: hashed, per settings
+    stored.save()
     return token
 
 
@@ -239,6 +244,35 @@ def fetch(url: str) -> Fetched:
 
 def stored_keys_of_rows() -> set[str]:
     return {key for image in Image.objects.all() for key in image.stored_keys()}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--storage",
+        choices=["all", "filesystem"],
+        default="all",
+        help="all (default): every storage test on the filesystem and on S3 (moto over HTTP); "
+        "filesystem: only the filesystem runs, tests that need S3 are deselected (make test-fast).",
+    )
+
+
+def uses_s3(item: pytest.Item) -> bool:
+    """The test runs against S3: the S3 param of ``backend``, or an S3 fixture of its own."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "s3":
+        return True
+    return "s3_endpoint" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("storage") != "filesystem":
+        return
+    kept, deselected = [], []
+    for item in items:
+        (deselected if uses_s3(item) else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def pytest_configure(config):

@@ -93,3 +93,37 @@ def test_no_bearer_token_is_401_saying_how_to_send_one(authorization):
 def test_a_token_without_the_images_scope_is_403_naming_the_scope(user):
     error = error_of(upload(bearer(make_token(user, "read"))), 403, "common.permission_denied")
     assert "images" in error["description"]
+
+
+def deactivate(user) -> None:
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+@pytest.mark.parametrize("via", ["issue_token", "client_credentials"])
+def test_a_deactivated_users_tokens_are_401_at_once(user, backend, via):
+    token = make_token(user) if via == "issue_token" else client_credentials_token(owner=user)
+    client = bearer(token)
+    assert client.get("/api/images/").status_code == 200
+
+    deactivate(user)
+
+    for response in (upload(client), client.get("/api/images/")):
+        error = error_of(response, 401, "common.not_authenticated")
+        assert "deactivated" in error["description"]
+        assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert not Image.objects.exists()
+
+
+def test_tokens_are_stored_hashed_so_a_database_copy_holds_no_working_token(user):
+    from oauth2_provider.models import get_access_token_model
+
+    tokens = [make_token(user), client_credentials_token(owner=user)]
+
+    stored = list(get_access_token_model().objects.values_list("token", "token_checksum"))
+    assert {value for value, _ in stored} == {""}
+    for _, checksum in stored:
+        assert checksum not in tokens
+        error_of(bearer(checksum).get("/api/images/"), 401, "common.not_authenticated")
+    for token in tokens:
+        assert bearer(token).get("/api/images/").status_code == 200

@@ -34,3 +34,26 @@ def test_a_token_without_the_images_scope_is_refused():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue('bob', 'read')}")
     assert client.get("/api/images/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_issue_token_refuses_a_deactivated_user(django_user_model):
+    from django.core.management.base import CommandError
+    from oauth2_provider.models import get_access_token_model
+
+    django_user_model.objects.create_user(username="carol", is_active=False)
+
+    with pytest.raises(CommandError, match="deactivated"):
+        issue("carol")
+    assert not get_access_token_model().objects.exists()
+
+
+@pytest.mark.django_db
+def test_issue_token_stores_only_a_checksum_of_the_token_it_prints():
+    from oauth2_provider.models import get_access_token_model
+
+    token = issue("dave")
+
+    (stored,) = get_access_token_model().objects.all()
+    assert stored.token == ""
+    assert token not in stored.token_checksum
