@@ -83,6 +83,9 @@ class BaseEngine:
     # The formats (Pillow names) this engine decodes; None: all. Others go to the fallback
     # engine (engines.decoder_for).
     decodes: frozenset[str] | None = None
+    # Whether every rendition no decode-made rendition is CASCADE_GAP times larger than is
+    # also made from the decode (``cascade_plan``): sharper, but the decode is kept longer.
+    cascade_from_decode = True
 
     def render(
         self,
@@ -113,7 +116,7 @@ class BaseEngine:
             pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
 
     def _submit(self, pool, source, decoded, plan, groups, specs, on_output) -> dict:
-        steps = cascade_plan(plan)
+        steps = cascade_plan(plan, from_decode=self.cascade_from_decode)
         last = max(index for index, size in enumerate(plan) if steps[size] is None)
         made: dict[Size, Any] = {}
         jobs: dict[tuple, Future] = {}
@@ -178,22 +181,29 @@ def output_format(spec: RenditionSpec, transparent: bool) -> str:
     return _SPEC_FORMATS.get(spec.format) or ("PNG" if transparent else "JPEG")
 
 
-def cascade_plan(plan: Sequence[Size]) -> dict[Size, Size | None]:
+def cascade_plan(plan: Sequence[Size], *, from_decode: bool = True) -> dict[Size, Size | None]:
     """Size -> the rendition it is resized from, or None: from the decode (``finish``).
 
     ``plan`` is largest first. A size comes from the smallest rendition made from the decode
     that is at least CASCADE_GAP times larger, else from the decode: at most two resampling
     steps. A longer chain (4000 -> 2048 -> 1600, or 2048 -> 1024 -> 300 -> 150) measured
     38.9 dB against one-step LANCZOS on the sharp test chart; these stay above 41 dB.
+    ``from_decode=False``: only the largest comes from the decode, the rest from the smallest
+    rendition made that is CASCADE_GAP times larger, else from the largest (chains allowed).
     """
     steps: dict[Size, Size | None] = {}
     for width, height in plan:
-        direct = [
+        bigger = [
             size
             for size, step in steps.items()
-            if step is None and size[0] >= CASCADE_GAP * width and size[1] >= CASCADE_GAP * height
+            if (step is None or not from_decode)
+            and size[0] >= CASCADE_GAP * width
+            and size[1] >= CASCADE_GAP * height
         ]
-        steps[width, height] = min(direct, key=lambda s: s[0] * s[1]) if direct else None
+        if bigger:
+            steps[width, height] = min(bigger, key=lambda s: s[0] * s[1])
+        else:
+            steps[width, height] = None if from_decode or not steps else plan[0]
     return steps
 
 

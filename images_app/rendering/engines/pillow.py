@@ -37,6 +37,11 @@ _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 class PillowEngine(BaseEngine):
     """Pillow only: works wherever Pillow does; see BaseEngine for the plan."""
 
+    # Pillow resizes a 12 MP decode to 1600 px in 155 ms of CPU (2048 -> 1600: 61 ms), and
+    # keeping its 4-byte pixels for it takes a 24 MP upload to 74 MiB (budget 64): here the
+    # renditions cascade from the largest, at 39.0 dB (the sharp chart's 1600) instead of 52.
+    cascade_from_decode = False
+
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
         try:
             image = Image.open(io.BytesIO(data), formats=list(formats))
