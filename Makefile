@@ -1,4 +1,4 @@
-# The two commands a fresh machine needs: `make run` and `make test`.
+# The two commands a fresh machine needs: `make run` and `make test`. `make help` lists the rest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,18 @@ SAMPLE := docs/sample.jpg
 
 SERVE_BIND ?= 0.0.0.0:$(PORT)
 
-.PHONY: run test lint format bench loadtest serve clean
+<<<<<<< HEAD
+.PHONY: help run test test-fast lint format bench loadtest serve clean
+
+# The heavy tiers `make test-fast` leaves out (markers registered in pyproject.toml).
+HEAVY := live_server or live or subprocess or browser or schemathesis or load
+
+## help: list the targets and what each does
+help:
+	@sed -n 's/^## \{0,1\}//p' $(MAKEFILE_LIST)
+=======
+.PHONY: run test lint format bench loadtest serve serve-gunicorn clean
+>>>>>>> main
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -48,12 +59,28 @@ test: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+<<<<<<< HEAD
+## test-fast: the quick loop: lint, then every test but the heavy tiers, filesystem storage only;
+##            PYTEST_ARGS=--lf reruns what failed last (docs/testing.md)
+test-fast: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(PY) -m pytest -n 2 -m "not ($(HEAVY))" --storage filesystem $(PYTEST_ARGS)
+
 ## serve: production server: DJANGO_DEBUG=0 unless set; collect static files, then gunicorn
 ##        (project/gunicorn.conf.py: WEB_CONCURRENCY workers, default one per core; SERVE_BIND)
+=======
+## serve: production server: nginx (buffers whole requests, timeouts) in front of gunicorn, on
+##        SERVE_BIND (default 0.0.0.0:$$PORT); DJANGO_DEBUG=0 unless set; collects static files
+##        first (project/serve.py; project/gunicorn.conf.py: WEB_CONCURRENCY workers, one per core)
+>>>>>>> main
 serve: export DJANGO_DEBUG ?= 0
 serve: $(VENV)/.base
-	$(PY) manage.py collectstatic --noinput -v 0
-	exec $(BIN)/gunicorn -c project/gunicorn.conf.py --bind $(SERVE_BIND) project.wsgi
+	exec $(PY) -m project.serve --bind $(SERVE_BIND)
+
+## serve-gunicorn: the same without nginx, for behind a proxy of your own that buffers requests
+serve-gunicorn: export DJANGO_DEBUG ?= 0
+serve-gunicorn: $(VENV)/.base
+	exec $(PY) -m project.serve --bind $(SERVE_BIND) --front none
 
 ## loadtest: scale-out benchmark, not a test: gunicorn with 1 then 2 workers on PostgreSQL
 ##           (postgres://postgres@127.0.0.1:5432/loadtest) and S3 (moto); LOADTEST_ARGS=--help
@@ -64,12 +91,15 @@ loadtest: $(VENV)/.test
 bench: $(VENV)/.bench
 	$(PY) -m benchmarks.render $(BENCH_ARGS)
 
+## lint: ruff check
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 
+## format: ruff format and ruff check --fix
 format: $(VENV)/.test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## clean: remove the venv, the SQLite database and uploaded media
 clean:
 	rm -rf $(VENV) media db.sqlite3 db.sqlite3-*

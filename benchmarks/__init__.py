@@ -1,4 +1,4 @@
-"""Benchmarks of the render pipeline (issue 3), never run as tests: ``make bench``.
+"""Benchmarks of the render pipeline, never run as tests: ``make bench``.
 
 ``python -m benchmarks.render`` makes its inputs in code, measures every method in fresh
 processes over interleaved rounds, prints the table and the goals, and writes

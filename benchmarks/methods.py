@@ -145,7 +145,7 @@ class ImagesApp(Method):
         self.name = f"images_app[{engine}]"
         self.definition = (
             f'images_app.rendering with engine="{engine}": inspect_image (sniff, limits), '
-            "strip_location on the original (the copy the service keeps) and render() of the "
+            "strip_metadata on the original (the copy the service keeps) and render() of the "
             "five default specs, outputs in memory."
         )
 
@@ -171,7 +171,7 @@ class ImagesApp(Method):
 
         def run():
             info = rendering.inspect_image(data, formats=FORMATS, max_pixels=MAX_PIXELS)
-            original = rendering.strip_location(data, info.format)
+            original = rendering.strip_metadata(data, info.format)
             outputs = rendering.render(data, self.specs, formats=FORMATS, engine=self.engine)
             return original, outputs
 

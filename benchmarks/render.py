@@ -37,6 +37,9 @@ from .server import Server, ServerError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.md"
+# Sections of results.md this benchmark does not make (the load test's table) start at this
+# marker; a rewrite keeps them.
+KEPT = "<!-- kept: not written by benchmarks.render -->"
 DEFAULT_METHODS = (
     "floor",
     "floor[our decode]",
@@ -68,6 +71,12 @@ FAIRNESS = (
     "'x floor' is the median over rounds of (method / that floor). Other work shares this "
     "machine: compare ratios and medians, not absolute seconds across runs."
 )
+
+
+def kept_sections(path: Path) -> str:
+    """What follows KEPT in the results file being replaced, marker included ('' if none)."""
+    text = path.read_text() if path.exists() else ""
+    return "\n" + text[text.index(KEPT) :] if KEPT in text else ""
 
 
 @dataclass
@@ -129,7 +138,7 @@ class Bench:
         if results is None and self.args.full:
             results = str(RESULTS)
         if results:
-            Path(results).write_text(report.markdown())
+            Path(results).write_text(report.markdown() + kept_sections(Path(results)))
             say(f"\nWritten: {results}")
         elif results is None:
             say(f"\n{RESULTS.name} not written: not every method and input ran (see --results)")
@@ -601,7 +610,7 @@ class Report:
             "",
             *self.table(),
             "",
-            "## Goals (issue 13)",
+            "## Goals",
             "",
             *self.contention(),
             "",

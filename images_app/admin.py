@@ -3,7 +3,7 @@
 Uploads go through ``Image.objects.create_from_upload`` (see ``forms.py``), so the admin keeps the
 API's limits and messages; re-rendering is ``rerender.rerender()``, as ``manage.py rerender_images``
 does it. Deletes, single or bulk, take the files with them through the post_delete receiver in
-``signals.py``: ``QuerySet.delete()`` sends it for every row.
+``deletion.py``: ``QuerySet.delete()`` sends it for every row.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
+from .admin_filters import FormatFilter, OwnerFilter
 from .forms import ImageUploadForm
 from .models import Image
+from .pagination import EstimatedCountPaginator
 from .rendering import InvalidImage
 from .rerender import rerender
 from .specs import ORIGINAL, aliases, rendition_specs
@@ -45,9 +47,14 @@ def pixel_size(width: int, height: int) -> str:
     return f"{width} \N{MULTIPLICATION SIGN} {height}"
 
 
+# What every browser shows in an <img>. Chromium has no HEIC decoder, and AVIF is missing from
+# older browsers: a tile for such a file shows a rendition of the same image instead.
+BROWSER_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
+
+
 @dataclass(frozen=True)
 class RenditionRow:
-    """One file of an image, as the change page shows it."""
+    """One file of an image, as the change page shows it; ``preview_url`` is what its tile shows."""
 
     name: str
     width: int
@@ -58,6 +65,9 @@ class RenditionRow:
     url: str
     note: str = ""
     outdated: bool = False
+    preview_url: str = ""
+    preview_width: int = 0
+    preview_height: int = 0
 
     @property
     def pixels(self) -> str:
@@ -70,32 +80,65 @@ def rendition_rows(image: Image) -> list[RenditionRow]:
     also = {}
     for alias, target in aliases().items():
         also.setdefault(target, []).append(alias)
-    original = RenditionRow(
+    rows = [original_row(image)]
+    ordered = sorted(image.renditions.items(), key=lambda item: (item[1].width, item[0]))
+    for name, entry in ordered:
+        current = fingerprints.get(name)
+        if current is None:
+            note = "No longer in the rendition settings"
+        elif current != entry.fingerprint:
+            note = "Made with an older spec: re-render to update"
+        else:
+            note = f"Also served as {', '.join(also[name])}" if name in also else ""
+        url = image.url(name)
+        rows.append(
+            RenditionRow(
+                name=name,
+                width=entry.width,
+                height=entry.height,
+                format=entry.format,
+                bytes=entry.bytes,
+                key=entry.key,
+                url=url,
+                note=note,
+                outdated=current != entry.fingerprint,
+                preview_url=url,
+                preview_width=entry.width,
+                preview_height=entry.height,
+            )
+        )
+    return rows
+
+
+def original_row(image: Image) -> RenditionRow:
+    """The original's tile: the file itself, or, where browsers cannot show it, a stand-in."""
+    url = image.url(ORIGINAL)
+    note = "As uploaded; metadata but orientation and colour profile removed"
+    preview = (url, image.width, image.height)
+    if image.format not in BROWSER_FORMATS:
+        shown = [
+            (entry.width, name)
+            for name, entry in image.renditions.items()
+            if entry.format in BROWSER_FORMATS
+        ]
+        if shown:
+            name = max(shown)[1]
+            entry = image.renditions[name]
+            preview = (image.url(name), entry.width, entry.height)
+            note = f"{note}. Not every browser shows {image.format}: the preview is {name}"
+    return RenditionRow(
         name=ORIGINAL,
         width=image.width,
         height=image.height,
         format=image.format,
         bytes=image.bytes,
         key=image.original_key,
-        url=image.url(ORIGINAL),
-        note="As uploaded, location metadata removed",
+        url=url,
+        note=note,
+        preview_url=preview[0],
+        preview_width=preview[1],
+        preview_height=preview[2],
     )
-    rows = [original]
-    ordered = sorted(image.renditions.items(), key=lambda item: (item[1]["width"], item[0]))
-    for name, entry in ordered:
-        current = fingerprints.get(name)
-        if current is None:
-            note = "No longer in the rendition settings"
-        elif current != entry.get("fingerprint"):
-            note = "Made with an older spec: re-render to update"
-        else:
-            note = f"Also served as {', '.join(also[name])}" if name in also else ""
-        fields = {field: entry[field] for field in ("width", "height", "format", "bytes", "key")}
-        outdated = current != entry.get("fingerprint")
-        rows.append(
-            RenditionRow(name=name, url=image.url(name), note=note, outdated=outdated, **fields)
-        )
-    return rows
 
 
 def thumbnail(image: Image, *, sizes: str, css_class: str = "") -> SafeString:
@@ -106,19 +149,19 @@ def thumbnail(image: Image, *, sizes: str, css_class: str = "") -> SafeString:
     """
     names = [name for name in (THUMB, THUMB_RETINA) if name in image.renditions]
     if not names and image.renditions:  # renditions renamed in settings: the smallest will do
-        names = [min(image.renditions, key=lambda name: image.renditions[name]["width"])]
+        names = [min(image.renditions, key=lambda name: image.renditions[name].width)]
     if not names:
         return format_html('<span class="images-app-nothumb">{}</span>', "no preview")
     first = image.renditions[names[0]]
-    srcset = ", ".join(f"{image.url(name)} {image.renditions[name]['width']}w" for name in names)
+    srcset = ", ".join(f"{image.url(name)} {image.renditions[name].width}w" for name in names)
     return format_html(
         '<img src="{src}" srcset="{srcset}" sizes="{sizes}" width="{width}" height="{height}" '
         'loading="lazy" decoding="async" alt="{alt}" class="images-app-thumb {css_class}">',
         src=image.url(names[0]),
         srcset=srcset,
         sizes=sizes,
-        width=first["width"],
-        height=first["height"],
+        width=first.width,
+        height=first.height,
         alt=f"{image.get_type_display()} image {image.pk}",
         css_class=css_class,
     )
@@ -216,10 +259,16 @@ class ImageAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_display_links = ["list_thumbnail", "id"]
-    list_filter = ["type", ("owner", admin.RelatedOnlyFieldListFilter), "format"]
+    # A million rows: fixed choices, no sidebar of every owner, no date hierarchy (its MIN/MAX
+    # and DISTINCT scan the table), no facet counts, no second COUNT(*) for "N total".
+    list_filter = ["type", FormatFilter, ("created", admin.DateFieldListFilter), OwnerFilter]
     list_select_related = ["owner"]
-    date_hierarchy = "created"
-    search_help_text = "Search by image id (legacy negative ids too, e.g. -42) or owner username."
+    show_facets = admin.ShowFacets.NEVER
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    search_help_text = (
+        "An image id (legacy negative ids too, e.g. -42), or part of an owner's username."
+    )
     list_per_page = 60
     raw_id_fields = ["owner"]
     actions = ["rerender_selected", "delete_selected"]
@@ -287,12 +336,24 @@ class ImageAdmin(admin.ModelAdmin):
         return [f"owner__{get_user_model().USERNAME_FIELD}"]  # whatever the user model is
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
-        """Owner usernames as usual, plus the image id: ``42``, ``#42`` or the legacy ``-42``."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        """An id (``42``, ``#42``, the legacy ``-42``) by primary key; other text, usernames.
+
+        An id that finds an image is only an id: matching it against usernames too (``shop42``)
+        would turn a primary-key lookup into scans of both tables. Digits that are no image's id
+        are looked for in usernames. Usernames are matched in the user table first, so the image
+        table is read through its owner index.
+        """
         match = ID_TERM.fullmatch(search_term.strip())
         if match:
-            results |= queryset.filter(pk=abs(int(match[1])))
-        return results, may_have_duplicates
+            by_id = queryset.filter(pk=abs(int(match[1])))
+            if by_id.exists():
+                return by_id, False
+        if not search_term.strip():
+            return queryset, False
+        User = get_user_model()
+        lookup = {f"{User.USERNAME_FIELD}__icontains": search_term.strip()}
+        owners = User._default_manager.filter(**lookup).values("pk")
+        return queryset.filter(owner__in=owners), False
 
     def get_object(self, request: HttpRequest, object_id: str, from_field=None):
         """``/admin/images_app/image/-42/change/`` finds image 42, as the API does."""

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete
 
 
 class ImagesAppConfig(AppConfig):
@@ -9,7 +10,12 @@ class ImagesAppConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from . import checks, signals  # noqa: F401  (registers checks and receivers)
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .deletion import on_image_deleted
+        from .models import Image
 
+        # Every way a row goes (delete(), bulk and admin deletes, an owner's cascade) queues its
+        # files and deletes them once the transaction commits.
+        post_delete.connect(on_image_deleted, sender=Image, dispatch_uid="images_app.files")
         if apps.is_installed("drf_spectacular"):
             from . import schema  # noqa: F401  (registers the OpenAPI extensions)

@@ -7,6 +7,7 @@ from django.db import DatabaseError
 from django.db.models import Max, Min
 
 from .conf import app_settings
+from .models import Image
 from .specs import rendition_specs
 
 # W001 reads at most SAMPLE_POINTS + 1 runs of SAMPLE_ROWS rows, each an index range scan.
@@ -67,8 +68,6 @@ def check_stale_renditions(app_configs=None, databases=None, **kwargs) -> list[C
 
 
 def _sample(alias: str) -> list[dict]:
-    from .models import Image
-
     rows = Image.objects.using(alias)
     bounds = rows.aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
@@ -88,22 +87,22 @@ def _stale_names(renditions: dict, current: dict[str, str]) -> set[str]:
     return stale | {
         name
         for name, fingerprint in current.items()
-        if (renditions.get(name) or {}).get("fingerprint") != fingerprint
+        if getattr(renditions.get(name), "fingerprint", None) != fingerprint
     }
 
 
 @register()
 def check_upload_safety(app_configs=None, **kwargs) -> list[Error]:
-    """images_app.E003: a format whose location metadata cannot be stripped; E004: Pillow set
-    to load truncated images (a host project can flip that global)."""
+    """images_app.E003: a format whose metadata cannot be reduced to the allow-list; E004:
+    Pillow set to load truncated images (a host project can flip that global)."""
     from PIL import ImageFile
 
     from .rendering.metadata import STRIP_FORMATS
 
     errors = [
         Error(
-            f'IMAGES_APP["FORMATS"] lists {fmt!r}, whose location metadata images_app cannot '
-            "remove; originals in it would be refused with a server error.",
+            f'IMAGES_APP["FORMATS"] lists {fmt!r}, whose metadata images_app cannot '
+            "reduce to the allow-list; originals in it would be refused with a server error.",
             hint=f"Use formats from: {', '.join(sorted(STRIP_FORMATS))}.",
             id="images_app.E003",
         )

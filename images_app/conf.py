@@ -50,6 +50,11 @@ DEFAULTS = {
     "API_PATH_PREFIXES": ["/api/"],
     # DRF throttle rate for uploads per user ("120/min"); None: no throttling.
     "UPLOAD_RATE": "120/min",
+    # /healthz writes and deletes a probe object at most once per this many seconds per
+    # process; requests in between get the last result (the path takes no token).
+    "HEALTHZ_STORAGE_SECONDS": 30,
+    # Seconds a client is told to wait (Retry-After) when the database cannot be reached.
+    "RETRY_AFTER": 5,
     # Threads writing one upload's files to storage at once.
     "WRITE_THREADS": 4,
 }

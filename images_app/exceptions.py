@@ -28,10 +28,12 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .conf import app_settings
 from .renderers import dumps
 from .storage import StorageFailure
 
@@ -123,7 +125,7 @@ class MethodNotAllowed(ApiError, exceptions.MethodNotAllowed):
     when = "a method the path does not take"
 
     def __init__(self, method: str | None = None, detail=None, code=None) -> None:
-        detail = detail or (f'Method "{method}" not allowed.' if method else None)
+        detail = detail or (f'Method "{clip(method)}" not allowed.' if method else None)
         exceptions.APIException.__init__(self, detail, code)
 
 
@@ -174,7 +176,7 @@ class UnsupportedMediaType(ApiError, exceptions.UnsupportedMediaType):
     when = "not `multipart/form-data`"
 
     def __init__(self, media_type: str | None = None, detail=None, code=None) -> None:
-        detail = detail or (f'Unsupported media type "{media_type}".' if media_type else None)
+        detail = detail or (f'Unsupported media type "{clip(media_type)}".' if media_type else None)
         exceptions.APIException.__init__(self, detail, code)
 
 
@@ -265,7 +267,34 @@ def translate(exc: Exception) -> Exception:
     if isinstance(exc, StorageFailure):
         logger.error("images_app: storage failed: %s", exc)
         return StorageUnavailable()
+    if isinstance(exc, OperationalError | InterfaceError):
+        return database_unavailable(exc)
     return exc
+
+
+def database_unavailable(exc: Exception) -> ServiceUnavailable:
+    """The database could not be reached, or gave up (timeout, lost connection): 503.
+
+    Django's OperationalError and InterfaceError are the connection-level errors (PostgreSQL's
+    refused or lost connections and statement timeouts, SQLite's "database is locked"); a
+    refused row (IntegrityError, a trigger's error) stays a 500.
+    """
+    logger.error("images_app: database unavailable: %s", exc, exc_info=exc)
+    unavailable = ServiceUnavailable(
+        "The database is unavailable; nothing was kept. Try again shortly."
+    )
+    unavailable.wait = app_settings.RETRY_AFTER  # DRF's handler turns it into Retry-After
+    return unavailable
+
+
+# Client input quoted in an error message is cut to this many characters.
+CLIP = 40
+
+
+def clip(text: object, limit: int = CLIP) -> str:
+    """``text`` as an error message may quote it: at most ``limit`` characters, marked if cut."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def exception_handler(exc: Exception, context: dict):

@@ -94,7 +94,7 @@ def log_response(request: HttpRequest, response: HttpResponse, timings: dict[str
         "status": status,
         "owner": getattr(getattr(request, "user", None), "pk", None),
         "version": _version(request, response),
-        "request_bytes": int(request.META.get("CONTENT_LENGTH") or 0),
+        "request_bytes": _request_bytes(request),
         **{f"{name}_ms": round(ms, 1) for name, ms in timings.items()},
     }
     body = _body(response)
@@ -106,6 +106,12 @@ def log_response(request: HttpRequest, response: HttpResponse, timings: dict[str
     entry["key"] = (body.get("error") or {}).get("key") if isinstance(body, dict) else None
     message = f"{status} {entry['key']} on {request.method} {request.path}"
     logger.log(logging.ERROR if status >= 500 else logging.WARNING, message, extra=entry)
+
+
+def _request_bytes(request: HttpRequest) -> int | None:
+    """The body's declared length; None where it is missing or not a number (a client error)."""
+    declared = str(request.META.get("CONTENT_LENGTH") or "0").strip()
+    return int(declared) if declared.isdigit() and len(declared) <= 18 else None
 
 
 def _version(request: HttpRequest, response: HttpResponse) -> int | str | None:

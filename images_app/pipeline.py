@@ -1,29 +1,62 @@
-"""From upload bytes to stored files: inspect, render, write, all or nothing."""
+"""The upload path: from an upload's bytes to its stored files, all or nothing.
+
+Follow an upload by searching for these names, top to bottom (Wagtail's ``get_rendition`` →
+``create_rendition`` → ``generate_rendition_file`` reads the same way)::
+
+    Image.objects.create_from_upload(owner=, type=, data=)   models.py: a new Image
+      Image.save(source=data)                                 models.py: files first, then the row
+        store_upload(data, key_prefix)                        here: inspect, strip, render
+          render(..., on_output=put)                          rendering/: one Output per rendition
+          write_all(storage)                                  here: parallel writes, all or none
+            write(storage, key, data, content_type)           storage.py
+        delete_files(keys)   (only if the INSERT fails)       deletion.py
+
+Nothing here knows the model: ``store_upload`` returns a ``StoredUpload`` that ``Image.save``
+copies onto the row. ``rerender.py`` writes its files through the same ``write_all``.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.core.files.storage import Storage
 
 from .conf import app_settings
+from .deletion import delete_files
+from .fields import Rendition
 from .logging import phase
-from .rendering import Output, SourceInfo, inspect_image, render, strip_location
+from .rendering import Output, SourceInfo, inspect_image, render, strip_metadata
 from .specs import ORIGINAL, rendition_specs
-from .storage import (
-    StorageFailure,
-    delete,
-    executor,
-    file_key,
-    get_storage,
-    new_key_prefix,
-    write,
-)
+from .storage import StorageFailure, executor, file_key, get_storage, write
 
-logger = logging.getLogger(__name__)
+Put = Callable[[str, bytes, str], None]
+
+
+class WriteFailed(StorageFailure):
+    """Some writes of ``write_all`` failed. ``kept`` lists the files written over a referenced key:
+    those cannot be taken back, so the caller should record them."""
+
+    def __init__(self, message: str, kept: Collection[str] = ()):
+        super().__init__(message)
+        self.kept = set(kept)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """What ``store_upload`` wrote: the fields of the Image row that will own the files."""
+
+    key_prefix: str
+    original_key: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+    checksum: str
+    renditions: dict[str, Rendition]
 
 
 def inspect(data: bytes) -> SourceInfo:
@@ -55,37 +88,24 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def store(image, data: bytes) -> None:
-    """Render ``data`` and write every file of ``image``; on failure nothing stays stored.
+def store_upload(data: bytes, key_prefix: str) -> StoredUpload:
+    """Render ``data`` and write the original and every rendition below ``key_prefix``.
 
-    Sets the image's file fields. Raises InvalidImage (bad upload) or StorageFailure.
+    Each file is written as soon as it is encoded, while the next one renders. Raises
+    InvalidImage (a bad upload) or StorageFailure; either way nothing stays stored.
     """
     info = inspect(data)
-    prefix = new_key_prefix(image.owner_id, image.get_type_display())
-    original = strip_location(data, info.format)
-    renditions = _render_and_write(data, prefix, original, info)
-    image.key_prefix = prefix
-    image.original_key = file_key(prefix, ORIGINAL, info.extension)
-    image.format, image.width, image.height = info.format, info.width, info.height
-    image.bytes, image.checksum = len(original), hashlib.sha256(original).hexdigest()
-    image.renditions = renditions
-
-
-def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInfo):
-    storage = get_storage()
+    original = strip_metadata(data, info.format)
+    original_key = file_key(key_prefix, ORIGINAL, info.extension)
     specs = {spec.name: spec for spec in rendition_specs()}
-    keys = {ORIGINAL: file_key(prefix, ORIGINAL, info.extension)}
-    writes: dict[str, Future] = {}
-    pool = executor()
-    writes[ORIGINAL] = pool.submit(write, storage, keys[ORIGINAL], original, info.content_type)
+    keys: dict[str, str] = {}
+    with write_all(get_storage()) as put:
+        put(original_key, original, info.content_type)
 
-    def on_output(output: Output) -> None:
-        keys[output.name] = file_key(prefix, output.name, output.extension)
-        writes[output.name] = pool.submit(
-            write, storage, keys[output.name], output.data, output.content_type
-        )
+        def on_output(output: Output) -> None:
+            keys[output.name] = file_key(key_prefix, output.name, output.extension)
+            put(keys[output.name], output.data, output.content_type)
 
-    try:
         with phase("render"):
             outputs = render(
                 data,
@@ -94,68 +114,55 @@ def _render_and_write(data: bytes, prefix: str, original: bytes, info: SourceInf
                 engine=app_settings.ENGINE,
                 on_output=on_output,
             )
-    except BaseException:
-        wait(writes.values())
-        discard([keys[name] for name, future in writes.items() if not future.exception()])
-        raise
-    with phase("store"):  # what is left of the writes once the last rendition is encoded
-        wait(writes.values())
-    failures = [future.exception() for future in writes.values() if future.exception()]
-    if failures:
-        discard([keys[name] for name, future in writes.items() if not future.exception()])
-        raise (
-            failures[0]
-            if isinstance(failures[0], StorageFailure)
-            else StorageFailure(str(failures[0]))
-        )
-    return {
-        output.name: describe(output, keys[output.name], specs[output.name].fingerprint)
+    renditions = {
+        output.name: Rendition.of(output, keys[output.name], specs[output.name].fingerprint)
         for output in outputs
     }
-
-
-def describe(output: Output, key: str, fingerprint: str) -> dict:
-    """A rendition as ``Image.renditions`` records it."""
-    return {
-        "key": key,
-        "width": output.width,
-        "height": output.height,
-        "format": output.format,
-        "bytes": len(output.data),
-        "fingerprint": fingerprint,
-    }
-
-
-def discard(keys: Iterable[str]) -> None:
-    """Delete files that no row will reference; queue the ones storage would not delete."""
-    failed = delete(get_storage(), keys)
-    if failed:
-        queue_deletion(failed, purge=False)
-
-
-def queue_deletion(keys: Iterable[str], *, purge: bool = True) -> None:
-    """Record ``keys`` for deletion now, and delete them from storage once the transaction commits.
-
-    The queue outlives a storage outage: ``manage.py sweep_storage`` finishes what is left.
-    """
-    from .models import PendingDeletion
-
-    keys = list(keys)
-    PendingDeletion.objects.bulk_create(
-        [PendingDeletion(key=key) for key in keys], ignore_conflicts=True
+    return StoredUpload(
+        key_prefix=key_prefix,
+        original_key=original_key,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        bytes=len(original),
+        checksum=hashlib.sha256(original).hexdigest(),
+        renditions=renditions,
     )
-    if purge:
-        transaction.on_commit(lambda: purge_pending(keys), robust=True)
 
 
-def purge_pending(keys: Iterable[str]) -> list[str]:
-    """Delete queued keys from storage and from the queue; return the ones still queued."""
-    from .models import PendingDeletion
+@contextmanager
+def write_all(
+    storage: Storage, *, overwrite: bool = False, referenced: Collection[str] = ()
+) -> Iterator[Put]:
+    """Write files in parallel as the block hands them to ``put(key, data, content_type)``.
 
-    keys = list(keys)
-    failed = delete(get_storage(), keys)
-    done = [key for key in keys if key not in set(failed)]
-    PendingDeletion.objects.filter(key__in=done).delete()
-    if failed:
-        logger.warning("images_app: %d file(s) left queued for sweep_storage", len(failed))
-    return failed
+    Each write starts at once on the process's writer pool. Leaving the block waits for all of
+    them. All or nothing: if a write failed or the block raised, the files written are deleted
+    again and the error propagates (a failed write as ``WriteFailed``). ``overwrite`` lets a
+    write replace a file already at its key; keys in ``referenced`` (files a row points to now)
+    are never deleted, and a ``WriteFailed`` lists the ones written over in ``kept``.
+    """
+    futures: dict[str, Future] = {}
+    pool = executor()
+
+    def put(key: str, data: bytes, content_type: str) -> None:
+        futures[key] = pool.submit(write, storage, key, data, content_type, replace=overwrite)
+
+    try:
+        yield put
+        with phase("store"):  # what is left of the writes once the block (rendering) is done
+            wait(futures.values())
+    except BaseException:
+        wait(futures.values())
+        delete_files(key for key in _succeeded(futures) if key not in referenced)
+        raise
+    failures = [future.exception() for future in futures.values() if future.exception()]
+    if failures:
+        written = _succeeded(futures)
+        delete_files(key for key in written if key not in referenced)
+        kept = [key for key in written if key in referenced]
+        raise WriteFailed(str(failures[0]), kept=kept) from failures[0]
+
+
+def _succeeded(futures: dict[str, Future]) -> list[str]:
+    return [key for key, future in futures.items() if future.exception() is None]

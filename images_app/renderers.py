@@ -13,7 +13,7 @@ def dumps(data) -> bytes:
 
 
 class LegacyJSONRenderer(JSONRenderer):
-    """Byte for byte the layout of the legacy page's examples."""
+    """Byte for byte the layout of the legacy service's documented examples (docs/api.md)."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         return b"" if data is None else dumps(data)

@@ -21,18 +21,19 @@ stale, so running again finishes the job.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
 from django.core.files.storage import Storage
 from django.db import transaction
 
 from .conf import app_settings
+from .deletion import delete_files, delete_files_on_commit
+from .fields import Rendition
 from .models import Image
-from .pipeline import describe, discard, queue_deletion
+from .pipeline import WriteFailed, write_all
 from .rendering import Output, RenditionSpec, render
 from .specs import rendition_specs
-from .storage import StorageFailure, executor, file_key, get_storage, write
+from .storage import StorageFailure, file_key, get_storage
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +61,15 @@ def plan(image: Image, only: list[str] | None = None) -> Plan:
     redo = [
         spec
         for spec in specs
-        if (wanted is None or spec.name in wanted)
-        and (stored.get(spec.name) or {}).get("fingerprint") != spec.fingerprint
+        if (wanted is None or spec.name in wanted) and not _current(stored.get(spec.name), spec)
     ]
     names = {spec.name for spec in specs}
     drop = [name for name in stored if name not in names and (wanted is None or name in wanted)]
     return Plan(redo, drop)
+
+
+def _current(stored: Rendition | None, spec: RenditionSpec) -> bool:
+    return stored is not None and stored.fingerprint == spec.fingerprint
 
 
 def rerender(image: Image, only: list[str] | None = None) -> list[str]:
@@ -89,20 +93,10 @@ def rerender(image: Image, only: list[str] | None = None) -> list[str]:
     outputs = _render(image, source, todo.redo) if todo.redo else []
     fingerprints = {spec.name: spec.fingerprint for spec in todo.redo}
     entries = {output.name: _describe(image, output, fingerprints) for output in outputs}
-    old_keys = {entry["key"] for entry in image.renditions.values()}
-    written = _write_all(storage, outputs, entries, old_keys)
-    with transaction.atomic():
-        row = Image.objects.select_for_update().filter(pk=image.pk).first()
-        if row is None:  # deleted meanwhile: its files are queued already; ours go too
-            discard(entry["key"] for entry in written.values())
-            return []
-        renditions = {**row.renditions, **written}
-        for name in todo.drop:
-            renditions.pop(name, None)
-        kept = {entry["key"] for entry in renditions.values()}
-        replaced = {entry["key"] for entry in row.renditions.values()} - kept
-        Image.objects.filter(pk=row.pk).update(renditions=renditions)
-        queue_deletion(sorted(replaced))  # deleted from storage once this commits
+    written, failure = _write(storage, outputs, entries, image)
+    renditions = _claim(image, written, todo.drop)
+    if renditions is None:
+        return []
     image.renditions = renditions
     changed = [name for name in todo.names if name in written or name in todo.drop]
     logger.info(
@@ -111,9 +105,26 @@ def rerender(image: Image, only: list[str] | None = None) -> list[str]:
         ", ".join(changed) or "nothing",
         extra={"event": "rerender", "id": image.pk, "renditions": changed},
     )
-    if len(written) < len(outputs):
+    if failure is not None:
         raise StorageFailure(f"Some renditions of image {image.pk} could not be written.")
     return changed
+
+
+def _claim(image: Image, written: dict[str, Rendition], drop: list[str]):
+    """Record ``written`` on the row, merged with what it holds now; None if it is gone."""
+    with transaction.atomic():
+        row = Image.objects.select_for_update().filter(pk=image.pk).first()
+        if row is None:  # deleted meanwhile: its files are queued already; ours go too
+            delete_files(entry.key for entry in written.values())
+            return None
+        renditions = {**row.renditions, **written}
+        for name in drop:
+            renditions.pop(name, None)
+        kept = {entry.key for entry in renditions.values()}
+        replaced = {entry.key for entry in row.renditions.values()} - kept
+        Image.objects.filter(pk=row.pk).update(renditions=renditions)
+        delete_files_on_commit(sorted(replaced))
+    return renditions
 
 
 def _read(storage: Storage, key: str) -> bytes:
@@ -129,49 +140,25 @@ def _render(image: Image, source: bytes, specs: list[RenditionSpec]) -> list[Out
     return render(source, specs, formats=[image.format], engine=app_settings.ENGINE)
 
 
-def _describe(image: Image, output: Output, fingerprints: dict[str, str]) -> dict:
+def _describe(image: Image, output: Output, fingerprints: dict[str, str]) -> Rendition:
     key = file_key(image.key_prefix, output.name, output.extension)
-    return describe(output, key, fingerprints[output.name])
+    return Rendition.of(output, key, fingerprints[output.name])
 
 
-def _write_all(
-    storage: Storage, outputs: list[Output], entries: dict[str, dict], old_keys: set[str]
-) -> dict[str, dict]:
-    """Write every output; return the entries whose file is now in place.
+def _write(
+    storage: Storage, outputs: list[Output], entries: dict[str, Rendition], image: Image
+) -> tuple[dict[str, Rendition], WriteFailed | None]:
+    """Write every output over what is at its key; return the entries now in place.
 
-    On an interruption, new keys are discarded; keys overwritten in place are left as they are
-    (the row still calls them stale, so the next run redoes them).
+    All or nothing, except for files written over the row's own keys: those cannot be taken
+    back, so they are returned for the row to claim even when another write failed.
     """
-    pool = executor()
-    futures: dict[str, Future] = {}
+    old_keys = {entry.key for entry in image.renditions.values()}
     try:
-        for output in outputs:
-            key = entries[output.name]["key"]
-            futures[output.name] = pool.submit(
-                overwrite, storage, key, output.data, output.content_type
-            )
-        wait(futures.values())
-    except BaseException:
-        wait(futures.values())
-        discard(entries[name]["key"] for name in futures if entries[name]["key"] not in old_keys)
-        raise
-    failed = {name for name, future in futures.items() if future.exception() is not None}
-    for name in failed:
-        logger.warning("images_app: %s", futures[name].exception())
-    discard(entries[name]["key"] for name in failed if entries[name]["key"] not in old_keys)
-    return {name: entry for name, entry in entries.items() if name not in failed}
-
-
-def overwrite(storage: Storage, key: str, data: bytes, content_type: str) -> None:
-    """``write()`` at ``key``, replacing what is there.
-
-    Storages that would choose another name for a taken key (the filesystem; S3 without
-    ``file_overwrite``) get the old file deleted first; S3 with ``file_overwrite`` replaces the
-    object in one PUT, so readers see the old file or the new one, never none.
-    """
-    try:
-        if storage.get_available_name(key) != key:
-            storage.delete(key)
-    except Exception as exc:
-        raise StorageFailure(f"Could not replace {key}: {exc}") from exc
-    write(storage, key, data, content_type)
+        with write_all(storage, overwrite=True, referenced=old_keys) as put:
+            for output in outputs:
+                put(entries[output.name].key, output.data, output.content_type)
+    except WriteFailed as exc:
+        logger.warning("images_app: %s", exc)
+        return {name: entry for name, entry in entries.items() if entry.key in exc.kept}, exc
+    return entries, None

@@ -1,16 +1,17 @@
 """The images API in OpenAPI 3, for drf-spectacular. Only imported where drf-spectacular is used.
 
-A project serving the schema wires it like this (the app itself never imports this module, so
-it works without drf-spectacular installed):
+``ImagesAppConfig.ready()`` imports this module only when ``drf_spectacular`` is installed, so
+the app works without it (``tests/test_openapi.py`` checks both). Importing it registers the
+extensions below: the OAuth2 scheme for the app's bearer authentication, the annotated view,
+and the rendition-name map. A project serving the schema wires it like this:
 
     REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", ...}
     SPECTACULAR_SETTINGS = {"PREPROCESSING_HOOKS": ["images_app.schema.preprocess_endpoints"],
                             "OAUTH2_FLOWS": ["clientCredentials"], "OAUTH2_TOKEN_URL": "/o/token/",
                             ...}
 
-The hook imports this module, which registers the extensions below: the OAuth2 scheme for the
-app's bearer authentication, the annotated view, and the rendition-name map. What depends on
-settings (versions, rendition names) is read when the schema is generated.
+The hook drops the paths without a trailing slash, so each operation is listed once. What
+depends on settings (versions, rendition names) is read when the schema is generated.
 """
 
 from __future__ import annotations

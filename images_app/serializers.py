@@ -4,6 +4,7 @@ from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 
 from .conf import app_settings
+from .exceptions import clip
 from .models import Image, ImageType
 from .pipeline import size_error
 from .rendering import InvalidImage
@@ -44,6 +45,18 @@ class ImageFileField(serializers.FileField):
         return data.read()
 
 
+class ClippedChoiceField(serializers.ChoiceField):
+    """A choice field whose "is not a valid choice" quotes a few dozen characters at most.
+
+    A body sent with another request's boundary arrives here whole, as the value of ``type``.
+    """
+
+    def fail(self, key: str, **kwargs):
+        if "input" in kwargs:
+            kwargs["input"] = clip(kwargs["input"])
+        return super().fail(key, **kwargs)
+
+
 class ImageUploadSerializer(serializers.Serializer):
     """``product_image`` (v1-7) or ``image`` (v8+), and ``type`` from v3."""
 
@@ -51,7 +64,7 @@ class ImageUploadSerializer(serializers.Serializer):
         version = self.context["request"].version
         fields = {file_field_name(version): ImageFileField()}
         if version >= TYPE_SINCE:
-            fields["type"] = serializers.ChoiceField(choices=ImageType.labels)
+            fields["type"] = ClippedChoiceField(choices=ImageType.labels)
         return fields
 
     def create(self, validated_data: dict) -> Image:

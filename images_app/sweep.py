@@ -18,8 +18,8 @@ from django.core.files.storage import Storage
 from django.utils import timezone
 
 from .conf import app_settings
-from .models import Image, PendingDeletion
-from .pipeline import purge_pending
+from .deletion import PendingDeletion, delete_queued
+from .models import Image
 from .storage import delete, get_storage
 
 DEFAULT_GRACE_SECONDS = 3600
@@ -76,7 +76,7 @@ def referenced_keys() -> set[str]:
     keys = set()
     for original, renditions in Image.objects.values_list("original_key", "renditions").iterator():
         keys.add(original)
-        keys.update(entry["key"] for entry in renditions.values())
+        keys.update(entry.key for entry in renditions.values())
     return keys
 
 
@@ -91,7 +91,7 @@ def _finish_queue(report: SweepReport) -> None:
         report.queued_deleted = keys
         return
     PendingDeletion.objects.filter(key__in=report.queued_referenced).delete()
-    report.queued_failed = purge_pending(keys)
+    report.queued_failed = delete_queued(keys)
     report.queued_deleted = [key for key in keys if key not in set(report.queued_failed)]
 
 

@@ -2,27 +2,20 @@
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404
-from oauth2_provider.contrib.rest_framework import TokenHasScope
 from rest_framework import mixins, viewsets
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from .authentication import BearerTokenAuthentication
-from .conf import app_settings
-from .exceptions import RequestTooLarge, exception_handler
+from .authentication import BearerTokenAuthentication, TokenHasImagesScope
+from .body import check_body
+from .exceptions import exception_handler
 from .models import Image
+from .pagination import ImagePagination
+from .parsers import MultiPartParser
 from .renderers import LegacyJSONRenderer
 from .serializers import ImageSerializer, ImageUploadSerializer
 from .storage import get_storage
 from .throttling import UploadRateThrottle
 from .versioning import XApiVersionHeaderVersioning
-
-
-class ImagePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class ImageViewSet(
@@ -35,7 +28,7 @@ class ImageViewSet(
     """``POST /api/images/`` answers 200 with ``{id, urls, type, new}``, as the legacy API did."""
 
     authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [TokenHasScope]
+    permission_classes = [TokenHasImagesScope]
     required_scopes = ["images"]
     versioning_class = XApiVersionHeaderVersioning
     parser_classes = [MultiPartParser]
@@ -60,12 +53,7 @@ class ImageViewSet(
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authentication first: 401 before 413
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > app_settings.MAX_REQUEST_BYTES:
-            raise RequestTooLarge(
-                f"The request body is {int(length)} bytes; the limit is "
-                f"{app_settings.MAX_REQUEST_BYTES} bytes."
-            )
+        check_body(request._request)
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)

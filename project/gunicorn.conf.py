@@ -12,7 +12,8 @@ bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 )
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-worker_class = "gthread"
+# gthread, with the envelope for the requests gunicorn refuses itself (bad Content-Length, …).
+worker_class = "project.gunicorn_worker.EnvelopeThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", 2))
 # A 20 MiB upload over a slow link, then rendering: generous, but a stuck worker is still recycled.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))

@@ -25,7 +25,7 @@ def production_secret_key() -> str:
     """DJANGO_DEBUG=0 refuses to start on a missing, short or development secret key."""
     key = os.environ.get("DJANGO_SECRET_KEY", "")
     if len(key) < 50 or len(set(key)) < 5 or key.startswith(("django-insecure", DEV_SECRET_KEY)):
-        raise ImproperlyConfigured(
+        MISSING.append(
             "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters when "
             "DJANGO_DEBUG=0, e.g. the output of: "
             "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
@@ -36,13 +36,16 @@ def production_secret_key() -> str:
 def production_allowed_hosts() -> list[str]:
     hosts = env_list("DJANGO_ALLOWED_HOSTS")
     if not hosts:
-        raise ImproperlyConfigured(
+        MISSING.append(
             "DJANGO_ALLOWED_HOSTS must list the host names this service answers to when "
             "DJANGO_DEBUG=0, comma-separated, e.g. DJANGO_ALLOWED_HOSTS=images.example.com"
         )
     return hosts
 
 
+# Every production setting that is missing or wrong, refused at once in one message (not one
+# variable per attempt to start).
+MISSING: list[str] = []
 DEBUG = env_bool("DJANGO_DEBUG", True)
 if DEBUG:
     SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
@@ -50,6 +53,10 @@ if DEBUG:
 else:
     SECRET_KEY = production_secret_key()
     ALLOWED_HOSTS = production_allowed_hosts()
+if MISSING:
+    raise ImproperlyConfigured(
+        f"{len(MISSING)} production setting(s) missing or invalid:\n- " + "\n- ".join(MISSING)
+    )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://images.example.com
 
 # Behind a TLS-terminating load balancer. Each is a switch, because each is wrong somewhere:
@@ -122,6 +129,17 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Bounded waits, so that a database outage is a prompt 503 rather than workers pinned for its
+    # whole length: a connect timeout (libpq's), a statement timeout (the server's), and TCP
+    # keepalives that notice a server gone silent mid-query within about 10 s. A connection kept
+    # between requests is checked before reuse, so the first request after an outage just works.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", 5)))
+    _statement_ms = int(float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", 30)) * 1000)
+    _options["options"] = f"{_options.get('options', '')} -c statement_timeout={_statement_ms}"
+    _options.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file, not memory, so live-server threads really write concurrently; one per
     # process, so parallel test runs never share it.
@@ -254,6 +272,9 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Tokens at rest are SHA-256 checksums only (the `token` column stays blank): a database
+    # backup yields no working token. issue_token prints the token once; it is not stored.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # Development keeps http:// redirect URIs for local clients.
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
 }

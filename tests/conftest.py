@@ -1,5 +1,6 @@
 """Shared fixtures: real storages (a directory, and S3 over HTTP via moto), users and tokens."""
 
+import base64
 import os
 import secrets
 import socket
@@ -13,9 +14,14 @@ import pytest
 import requests
 from django.core.cache import cache
 from django.core.files.storage import StorageHandler, storages
+from django.test import Client
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    set_token_value,
+)
 from requests.structures import CaseInsensitiveDict
 from rest_framework.test import APIClient
 
@@ -158,14 +164,44 @@ def make_token(user, scope: str = "images", *, expires_in: int = 3600) -> str:
         defaults={"client_type": "confidential", "authorization_grant_type": "client-credentials"},
     )
     token = secrets.token_urlsafe(24)
-    get_access_token_model().objects.create(
+    stored = get_access_token_model()(
         user=user,
         application=application,
-        token=token,
         scope=scope,
         expires=timezone.now() + timedelta(seconds=expires_in),
     )
+    set_token_value(stored, token)  # as django-oauth-toolkit stores it: hashed, per settings
+    stored.save()
     return token
+
+
+def client_credentials_token(owner=None, scope: str = "images") -> str:
+    """A token from /o/token/ (client credentials) for a new application owned by ``owner``."""
+    secret = secrets.token_urlsafe(32)
+    application = get_application_model().objects.create(
+        name=f"cc-{uuid.uuid4().hex[:8]}",
+        user=owner,
+        client_type="confidential",
+        authorization_grant_type="client-credentials",
+        client_secret=secret,
+    )
+    basic = base64.b64encode(f"{application.client_id}:{secret}".encode()).decode()
+    response = Client().post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": scope},
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+def bearer(token: str, version: int | str | None = 12) -> APIClient:
+    client = APIClient()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    if version is not None:
+        headers["HTTP_X_API_VERSION"] = str(version)
+    client.credentials(**headers)
+    return client
 
 
 @pytest.fixture
@@ -179,12 +215,7 @@ def other_user(django_user_model):
 
 
 def client_for(user, scope: str = "images", version: int | str | None = 12) -> APIClient:
-    client = APIClient()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {make_token(user, scope)}"}
-    if version is not None:
-        headers["HTTP_X_API_VERSION"] = str(version)
-    client.credentials(**headers)
-    return client
+    return bearer(make_token(user, scope), version)
 
 
 @pytest.fixture
@@ -213,6 +244,35 @@ def fetch(url: str) -> Fetched:
 
 def stored_keys_of_rows() -> set[str]:
     return {key for image in Image.objects.all() for key in image.stored_keys()}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--storage",
+        choices=["all", "filesystem"],
+        default="all",
+        help="all (default): every storage test on the filesystem and on S3 (moto over HTTP); "
+        "filesystem: only the filesystem runs, tests that need S3 are deselected (make test-fast).",
+    )
+
+
+def uses_s3(item: pytest.Item) -> bool:
+    """The test runs against S3: the S3 param of ``backend``, or an S3 fixture of its own."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "s3":
+        return True
+    return "s3_endpoint" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("storage") != "filesystem":
+        return
+    kept, deselected = [], []
+    for item in items:
+        (deselected if uses_s3(item) else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def pytest_configure(config):

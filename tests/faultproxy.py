@@ -12,6 +12,9 @@ endpoint unless a switch says otherwise::
     proxy.heal()                      # all switches off, listening again on the same port
 
 ``proxy.landed`` counts the requests that reached the endpoint, by method.
+
+``TcpFaultProxy`` (at the end) does the same for a database: a TCP relay that refuses or cuts
+connections on demand.
 """
 
 from __future__ import annotations
@@ -283,3 +286,94 @@ class StorageFaults:
         self.heal()
         if self.proxy:
             self.proxy.stop()
+
+
+class TcpFaultProxy:
+    """A TCP relay on a loopback port to a server such as PostgreSQL, cut on demand::
+
+        proxy = TcpFaultProxy("127.0.0.1", 5432).start()
+        proxy.refuse()                        # the server is down: every connection is reset and
+                                              # new ones are refused
+        proxy.refuse_on(b'INSERT INTO "t"')   # goes down the moment a client sends these bytes
+        proxy.heal()                          # listening again, on the same port
+
+    ``refuse_on`` makes a fault land at an exact point of a request (say, after its files are
+    stored and before its row is written) without racing a timer.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.upstream = (host, port)
+        self.port = 0
+        self.lock = threading.Lock()
+        self.connections: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self._trigger: bytes | None = None
+
+    def start(self) -> TcpFaultProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def refuse_on(self, trigger: bytes) -> None:
+        with self.lock:
+            self._trigger = trigger
+
+    def refuse(self) -> None:
+        with self.lock:
+            listener, self._listener = self._listener, None
+            connections, self.connections = set(self.connections), set()
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def heal(self) -> TcpFaultProxy:
+        with self.lock:
+            self._trigger = None
+            down = self._listener is None
+        return self.start() if down else self
+
+    def stop(self) -> None:
+        self.refuse()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # refused: the listener is closed
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.connections |= {client, server}
+            for source, target, watch in ((client, server, True), (server, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(source, target, watch), daemon=True
+                ).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, watch: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                trigger = self._trigger if watch else None
+                if trigger is not None and trigger in data:
+                    self.refuse()
+                    return
+                target.sendall(data)
+        except OSError:
+            pass
+        for end in (source, target):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)

@@ -1,17 +1,13 @@
-"""Test images, made in memory with Pillow."""
+"""Test images: made in memory with Pillow, and the path of Pillow's own test images."""
 
 import io
-import os
 from pathlib import Path
 
 from PIL import Image
 
-# Pillow's own test images, with a manifest (../shared/corpus/pillow beside the checkout; CI lays
-# a copy of shared/ there too). A missing corpus fails the tests that read it: never a skip.
-PILLOW_CORPUS = Path(
-    os.environ.get("PILLOW_CORPUS")
-    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pillow"
-)
+# Pillow's own test images with a manifest, vendored in the repository (tests/data/pillow/, its
+# README says where they come from and under which licence).
+PILLOW_IMAGES = Path(__file__).resolve().parent / "data" / "pillow"
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

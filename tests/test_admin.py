@@ -83,8 +83,8 @@ def test_list_shows_a_lazy_retina_thumbnail_and_the_columns(admin_client, make_i
     entry = image.renditions["thumb"]
     assert (thumb["loading"], thumb["width"], thumb["height"]) == (
         "lazy",
-        str(entry["width"]),
-        str(entry["height"]),
+        str(entry.width),
+        str(entry.height),
     )
     shown = (user.username, "account", f"640{TIMES}480", filesizeformat(image.bytes))
     for text in (*shown, date_format(localtime(image.created), "j M Y, H:i")):
@@ -230,13 +230,13 @@ def test_change_page_previews_every_rendition_and_the_original(admin_client, mak
     for name, entry in image.renditions.items():
         assert previews[name]["src"] == image.url(name)
         assert (previews[name]["width"], previews[name]["height"]) == (
-            str(entry["width"]),
-            str(entry["height"]),
+            str(entry.width),
+            str(entry.height),
         )
-        assert entry["key"] in html
-        assert f"<dd>{entry['width']}{TIMES}{entry['height']}</dd>" in html
+        assert entry.key in html
+        assert f"<dd>{entry.width}{TIMES}{entry.height}</dd>" in html
         status, body = get_bytes(admin_client, image.url(name))
-        assert status == 200 and len(body) == entry["bytes"]
+        assert status == 200 and len(body) == entry.bytes
     assert previews["original"]["src"] == image.url("original")
     assert get_bytes(admin_client, image.url("original"))[0] == 200
     for text in (image.checksum, image.key_prefix, image.original_key, f"400{TIMES}300", "JPEG"):
@@ -326,7 +326,7 @@ def test_upload_stores_the_image_and_opens_it(admin_client, user, backend):
     assert (image.owner, image.type, image.format) == (user, ImageType.USER, "PNG")
     assert (image.width, image.height) == (320, 240)
     assert set(image.renditions) == {"thumb", "thumb_retina", "ipad", "ipad_retina", "ebay"}
-    assert image.renditions["thumb"]["format"] == "PNG"  # transparency kept
+    assert image.renditions["thumb"].format == "PNG"  # transparency kept
     assert backend.keys() == set(image.stored_keys())
     assert image.key_prefix.startswith(f"uploads/{user.pk}/user/")
     page = admin_client.get(response["Location"])
@@ -446,15 +446,15 @@ def test_rerender_action_applies_the_current_specs(
     assert messages_of(response) == ["Re-rendered 1 image."]
     image.refresh_from_db()
     assert set(image.renditions) == {"thumb", "square"}
-    assert image.renditions["thumb"]["key"] == before["thumb"]["key"]  # overwritten in place
-    assert (image.renditions["thumb"]["width"], image.renditions["thumb"]["height"]) == (100, 75)
-    assert image.renditions["square"]["key"] == f"{image.key_prefix}/square.png"
-    assert image.renditions["square"]["format"] == "PNG"
+    assert image.renditions["thumb"].key == before["thumb"].key  # overwritten in place
+    assert (image.renditions["thumb"].width, image.renditions["thumb"].height) == (100, 75)
+    assert image.renditions["square"].key == f"{image.key_prefix}/square.png"
+    assert image.renditions["square"].format == "PNG"
     for name, entry in image.renditions.items():
         status, body = get_bytes(admin_client, image.url(name))
         assert status == 200
-        assert images.decode(body).size == (entry["width"], entry["height"]), name
-        assert len(body) == entry["bytes"]
+        assert images.decode(body).size == (entry.width, entry.height), name
+        assert len(body) == entry.bytes
     assert backend.keys() == stored_keys_of_rows()  # dropped renditions' files are gone
     assert Image.objects.get(pk=untouched.pk).renditions == untouched.renditions
     assert not PendingDeletion.objects.exists()
@@ -480,15 +480,15 @@ def test_rerender_action_into_another_format_replaces_the_file(
     admin_client, make_image, backend, settings, django_capture_on_commit_callbacks
 ):
     image = make_image()
-    old_key = image.renditions["thumb"]["key"]
+    old_key = image.renditions["thumb"].key
     settings.IMAGES_APP = {"RENDITIONS": {"thumb": "max-150x150|format-webp"}, "ALIASES": {}}
 
     with django_capture_on_commit_callbacks(execute=True):
         run_action(admin_client, "rerender_selected", [image])
 
     image.refresh_from_db()
-    assert image.renditions["thumb"]["key"] == old_key.replace(".jpg", ".webp")
-    assert image.renditions["thumb"]["format"] == "WEBP"
+    assert image.renditions["thumb"].key == old_key.replace(".jpg", ".webp")
+    assert image.renditions["thumb"].format == "WEBP"
     stored = backend.keys()
     assert old_key not in stored
     assert stored == set(image.stored_keys())
@@ -515,7 +515,7 @@ def test_rerender_storage_failure_is_reported_and_leaves_no_stray_files(
     [message] = messages_of(response)
     assert message.startswith(f"Could not re-render image {image.pk}: ")
     image.refresh_from_db()
-    assert image.renditions["thumb"]["width"] == 100  # overwritten in place: described as is
+    assert image.renditions["thumb"].width == 100  # overwritten in place: described as is
     assert "square" not in image.renditions
     assert backend.keys() == set(image.stored_keys())
     for name in image.renditions:

@@ -28,7 +28,11 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple"
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.live_server,
+    pytest.mark.usefixtures("transactional_db"),
+]
 
 
 @pytest.fixture(scope="module")

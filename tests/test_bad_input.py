@@ -14,7 +14,7 @@ from .conftest import client_for, stored_keys_of_rows
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("backend")]
 
-CORPUS = images.PILLOW_CORPUS
+CORPUS = images.PILLOW_IMAGES
 NOT_AN_IMAGE = (
     "Upload a valid image: this file is not a JPEG, PNG, GIF, WebP, AVIF or HEIC image, "
     "or it is corrupted."

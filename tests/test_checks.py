@@ -31,7 +31,7 @@ def test_an_alias_to_a_missing_rendition_is_e002(settings):
     assert ids(check_renditions()) == ["images_app.E002"]
 
 
-def test_a_format_without_a_location_stripper_is_e003(settings):
+def test_a_format_without_a_metadata_rewriter_is_e003(settings):
     settings.IMAGES_APP = {"FORMATS": ["JPEG", "TIFF"]}
     (error,) = check_upload_safety()
 

@@ -1,4 +1,4 @@
-"""Every row of SPEC.md's error table answers with the one envelope, never HTML."""
+"""Every row of the README's error table answers with the one envelope, never HTML."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile

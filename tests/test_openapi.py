@@ -193,6 +193,7 @@ def app_schema(media, user, wsgi_app):
     return schema
 
 
+@pytest.mark.schemathesis
 @pytest.mark.parametrize(
     ("path", "method"),
     [("/api/images/", "POST"), ("/api/images/", "GET"), (DETAIL, "GET"), (DETAIL, "DELETE")],
@@ -215,6 +216,7 @@ def test_the_app_keeps_its_schema(app_schema, path, method):
     keeps_its_schema()
 
 
+@pytest.mark.schemathesis
 def test_real_answers_conform(media, user, wsgi_app):
     """What generated data rarely reaches: a stored image, read, listed and deleted."""
     schema = load_schema(wsgi_app)
@@ -235,6 +237,7 @@ def test_real_answers_conform(media, user, wsgi_app):
         assert case.call_and_validate(headers=auth).status_code == status
 
 
+@pytest.mark.schemathesis
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
@@ -254,6 +257,7 @@ def test_error_answers_conform(media, user, wsgi_app, headers, status):
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
 
 
+@pytest.mark.subprocess
 def test_the_app_works_without_drf_spectacular(tmp_path):
     """The schema classes are only imported where a project serves the schema."""
     (tmp_path / "plain_settings.py").write_text(

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.subprocess
 def test_the_app_works_in_a_minimal_project_that_is_not_project(tmp_path):
     env = {
         **os.environ,

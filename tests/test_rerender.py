@@ -71,13 +71,13 @@ def test_only_stale_renditions_are_redone_and_gone_ones_removed(user, spec, back
     assert set(row.renditions) == set(CHANGED)
     for name in ("thumb_retina", "ipad", "ipad_retina"):
         assert row.renditions[name] == before[name], name  # untouched: same key, same file
-    assert row.renditions["thumb"]["key"] == before["thumb"]["key"]  # in place: URL still works
-    assert row.renditions["thumb"]["fingerprint"] == fingerprint("thumb", "max-100x100")
-    assert stored(row.renditions["thumb"]["key"]).size == (100, 75)
-    assert stored(row.renditions["small"]["key"]).size == (50, 38)
-    assert row.renditions["small"]["width"] == 50
+    assert row.renditions["thumb"].key == before["thumb"].key  # in place: URL still works
+    assert row.renditions["thumb"].fingerprint == fingerprint("thumb", "max-100x100")
+    assert stored(row.renditions["thumb"].key).size == (100, 75)
+    assert stored(row.renditions["small"].key).size == (50, 38)
+    assert row.renditions["small"].width == 50
     left = backend.keys()
-    assert before["ebay"]["key"] not in left
+    assert before["ebay"].key not in left
     assert backend.keys() == stored_keys_of_rows()
     assert image.renditions == row.renditions
 
@@ -102,13 +102,13 @@ def test_only_limits_the_names(user, spec, commit):
 
 def test_a_new_format_gets_a_new_key_and_the_old_file_goes(user, spec, backend, commit):
     image = upload(user)
-    old_key = image.renditions["thumb"]["key"]
+    old_key = image.renditions["thumb"].key
     spec({**DEFAULT, "thumb": "max-150x150|format-png"})
 
     with commit():
         assert rerender(image) == ["thumb"]
 
-    new_key = Image.objects.get().renditions["thumb"]["key"]
+    new_key = Image.objects.get().renditions["thumb"].key
     assert new_key == old_key.removesuffix(".jpg") + ".png"
     assert stored(new_key).format == "PNG"
     left = backend.keys()
@@ -159,23 +159,23 @@ def test_a_concurrent_update_of_other_renditions_is_kept(user, spec, commit):
     rerender(stale_copy, only=["thumb"])
 
     row = Image.objects.get()
-    assert row.renditions["ipad"]["fingerprint"] == fingerprint("ipad", "max-800x800")
-    assert row.renditions["thumb"]["fingerprint"] == fingerprint("thumb", "max-100x100")
+    assert row.renditions["ipad"].fingerprint == fingerprint("ipad", "max-800x800")
+    assert row.renditions["thumb"].fingerprint == fingerprint("thumb", "max-100x100")
 
 
 def test_a_failed_write_keeps_what_was_written_and_claims_nothing_else(
     user, spec, backend, commit, monkeypatch
 ):
-    import images_app.rerender as module
+    import images_app.pipeline as module
 
     image = upload(user)
     spec(CHANGED)
     real_write = module.write
 
-    def failing_write(storage, key, data, content_type):
+    def failing_write(storage, key, data, content_type, **options):
         if "/small." in key:
             raise StorageFailure(f"Could not write {key}: boom")
-        real_write(storage, key, data, content_type)
+        real_write(storage, key, data, content_type, **options)
 
     monkeypatch.setattr(module, "write", failing_write)
 
@@ -184,7 +184,7 @@ def test_a_failed_write_keeps_what_was_written_and_claims_nothing_else(
 
     row = Image.objects.get()
     assert "small" not in row.renditions
-    assert row.renditions["thumb"]["fingerprint"] == fingerprint("thumb", "max-100x100")
+    assert row.renditions["thumb"].fingerprint == fingerprint("thumb", "max-100x100")
     assert backend.keys() == stored_keys_of_rows()
     monkeypatch.setattr(module, "write", real_write)
     assert rerender(row) == ["small"]  # the re-run finishes the job
@@ -196,7 +196,7 @@ def test_renders_from_the_stored_original_with_its_orientation(user, spec):
 
     rerender(image, only=["thumb"])
 
-    assert stored(Image.objects.get().renditions["thumb"]["key"]).size == (75, 100)
+    assert stored(Image.objects.get().renditions["thumb"].key).size == (75, 100)
 
 
 # manage.py rerender_images

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from images_app.conf import app_settings
-from images_app.models import Image, PendingDeletion
+from images_app.models import Image, PendingDeletion, Rendition
 from images_app.specs import ORIGINAL
 from images_app.storage import get_storage, new_key_prefix
 from images_app.sweep import sweep_storage
@@ -52,7 +52,7 @@ def stored_image(owner) -> Image:
         height=1,
         bytes=10,
         checksum="0" * 64,
-        renditions={name: {"key": key} for name, key in keys.items()},
+        renditions={name: Rendition(key, 1, 1, "JPEG", 10) for name, key in keys.items()},
     )
 
 

@@ -1,4 +1,4 @@
-"""POST /api/images/ as SPEC.md and the legacy page describe it, on both storages."""
+"""POST /api/images/ as the contract in docs/api.md describes it, on both storages."""
 
 import re
 

@@ -9,7 +9,7 @@ from the API, the admin and management commands alike.
 
 from .engines import Output, available_engines, render
 from .errors import InvalidImage, SpecError
-from .metadata import strip_location
+from .metadata import strip_location, strip_metadata
 from .probe import SourceInfo, inspect_image
 from .spec import RenditionSpec, fit_inside, parse_spec
 
@@ -25,4 +25,5 @@ __all__ = [
     "parse_spec",
     "render",
     "strip_location",
+    "strip_metadata",
 ]

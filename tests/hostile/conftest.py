@@ -15,7 +15,7 @@ from images_app.rendering import (
     available_engines,
     inspect_image,
     render,
-    strip_location,
+    strip_metadata,
 )
 
 from .corpus import FORMATS, LIMITS, SPECS
@@ -42,7 +42,7 @@ def upload(engine):
         try:
             info = inspect_image(data, formats=FORMATS, **LIMITS)
             outputs = render(data, SPECS, formats=FORMATS, engine=engine)
-            original = strip_location(data, info.format)
+            original = strip_metadata(data, info.format)
         finally:
             spent = time.process_time() - started
             assert spent < SECONDS, f"{spent:.1f} s of CPU for a {len(data)}-byte file"

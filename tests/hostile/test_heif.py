@@ -9,7 +9,7 @@ import struct
 import pytest
 from PIL import AvifImagePlugin, Image
 
-from images_app.rendering import InvalidImage, inspect_image, isobmff, strip_location
+from images_app.rendering import InvalidImage, inspect_image, isobmff, strip_metadata
 from images_app.rendering.probe import Budget, not_an_image
 
 from . import heif
@@ -47,156 +47,6 @@ def raw_exif(data: bytes) -> Image.Exif:
 def gps_as_pillow_reads_it(data: bytes) -> dict:
     with Image.open(io.BytesIO(data)) as image:
         return dict(image.getexif().get_ifd(0x8825))
-
-
-# --- strip_location ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        pytest.param(lambda: heif.heic(exif=heif.camera_exif(), xmp=heif.XMP), id="heic"),
-        pytest.param(lambda: heif.phone_heic((96, 64)), id="heic-grid-thumbnail"),
-        pytest.param(lambda: heif.avif(exif=heif.camera_exif(), xmp=heif.XMP), id="avif"),
-    ],
-)
-def test_gps_and_xmp_go_in_place_and_everything_else_stays(make):
-    original = make()
-    fmt = inspect(original).format
-    assert heif.LATITUDE_BYTES in original and b"GPSLatitude" in original
-    assert gps_as_pillow_reads_it(original)
-
-    stripped = strip_location(original, fmt)
-
-    assert len(stripped) == len(original)  # in place: no box size, no item offset moved
-    assert heif.LATITUDE_BYTES not in stripped and b"GPSLatitude" not in stripped
-    assert gps_as_pillow_reads_it(stripped) == {}
-    before, after = raw_exif(original), raw_exif(stripped)
-    assert after.get_ifd(0x8825) == {}
-    assert dict(after) == {tag: value for tag, value in before.items() if tag != 0x8825}
-    assert after.get(0x0112) == before.get(0x0112)  # 6; AVIF: none, Pillow wrote irot instead
-    assert decoded(stripped) == decoded(original)
-    assert inspect(stripped) == inspect(original)
-    # Every byte that changed lies in the EXIF or XMP item's payload.
-    payloads = [extent for item in metadata_items(original) for extent in item.extents]
-    changed = [at for at in range(len(original)) if original[at] != stripped[at]]
-    assert changed and all(any(a <= at < b for a, b in payloads) for at in changed)
-    # Independently of our parser: the TIFF header stayed where it was, in the EXIF item.
-    tiff = original.index(b"Exif\0\0MM\0*")
-    assert stripped[tiff : tiff + 14] == original[tiff : tiff + 14]
-    assert any(a <= tiff < b for a, b in payloads)
-
-
-def test_avif_keeps_orientation_in_irot_where_pillow_wrote_it():
-    # Pillow moves the EXIF orientation into irot when it saves AVIF; both stay untouched.
-    original = heif.avif(exif=heif.camera_exif(6), xmp=heif.XMP)
-    stripped = strip_location(original, "AVIF")
-    with Image.open(io.BytesIO(stripped)) as image:
-        assert image.getexif()[0x0112] == 6
-    assert (inspect(stripped).width, inspect(stripped).height) == (48, 64)
-
-
-def test_heic_keeps_its_exif_orientation_tag():
-    import pillow_heif
-
-    stripped = strip_location(heif.heic(exif=heif.camera_exif(6)), "HEIF")
-    exif = Image.Exif()
-    exif.load(pillow_heif.open_heif(io.BytesIO(stripped)).info["exif"])  # as stored
-    assert (exif[0x0112], exif.get_ifd(0x8825)) == (6, {})
-
-
-def exif_without_location() -> bytes:
-    exif = Image.Exif()
-    exif[0x0112], exif[0x010F] = 6, "Apple"
-    exif.get_ifd(0x8769)[0x9003] = "2024:01:01 10:00:00"
-    return exif.tobytes()
-
-
-@pytest.mark.parametrize("fmt", [HEIC, AVIF])
-@pytest.mark.parametrize(
-    "params",
-    [{}, {"exif": Image.Exif().tobytes()}, {"exif": exif_without_location()}],
-    ids=["plain", "empty-exif", "exif-without-gps"],
-)
-def test_files_without_location_come_back_byte_identical(fmt, params):
-    original = MAKERS[fmt](**params)
-    assert strip_location(original, fmt) == original
-
-
-def test_exif_in_idat_is_cleaned_there():
-    parts, primary = _parts(heif.heic(exif=heif.camera_exif()))
-    parts = [part if part.type != b"Exif" else _with(part, in_idat=True) for part in parts]
-    original = heif.build(parts, primary)
-    assert heif.LATITUDE_BYTES in original[: original.index(b"mdat")]
-    stripped = strip_location(original, "HEIF")
-    assert heif.LATITUDE_BYTES not in stripped and len(stripped) == len(original)
-    assert raw_exif(stripped)[0x0112] == 6
-    assert decoded(stripped) == decoded(original)
-
-
-def test_exif_whose_gps_can_not_be_removed_in_place_keeps_only_its_orientation():
-    # IFD0 points at a GPS IFD beyond the block: clean_exif falls back to the orientation.
-    tiff = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 2)
-    tiff += struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<HHII", 0x8825, 4, 1, 2**31)
-    tiff += bytes(4) + heif.LATITUDE_BYTES
-    original = _with_exif(b"\0\0\0\x06Exif\0\0" + tiff)
-    stripped = strip_location(original, "HEIF")
-    assert heif.LATITUDE_BYTES not in stripped and len(stripped) == len(original)
-    assert dict(raw_exif(stripped)) == {0x0112: 6}
-    assert decoded(stripped) == decoded(original)
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b"\0\0\0\x06Exif\0\0" + b"not a TIFF header at all",
-        b"\0\0\0\0Exif\0\0MM\0*\0\0\0\x08" + bytes(20),  # the offset misses the header
-        b"\0\0",
-    ],
-    ids=["garbage", "offset-lies", "cut-short"],
-)
-def test_exif_we_can_not_locate_is_refused_not_served(payload):
-    with pytest.raises(InvalidImage, match=METADATA_MESSAGE) as caught:
-        strip_location(_with_exif(payload), "HEIF")
-    assert str(caught.value).startswith("This HEIC file's")
-
-
-def test_compressed_xmp_is_refused():
-    parts, primary = _parts(heif.heic(xmp=heif.XMP))
-    xmp = b"application/rdf+xml\0deflate"  # content type, then content encoding
-    parts = [part if part.type != b"mime" else _with(part, content_type=xmp) for part in parts]
-    with pytest.raises(InvalidImage, match=METADATA_MESSAGE):
-        strip_location(heif.build(parts, primary), "HEIF")
-
-
-def test_boxes_nobody_reads_are_zeroed_and_a_trailing_video_is_cut_off():
-    parts, primary = _parts(heif.heic())
-    vendor = heif.box(b"uuid", bytes(16) + heif.XMP)
-    video = heif.box(b"mpvd", b"\0\0\0\x18ftypmp42 ... GPS in its own moov")
-    original = heif.build(parts, primary, meta_extra=vendor, top_extra=vendor, after=video)
-    stripped = strip_location(original, "HEIF")
-    assert b"GPSLatitude" not in stripped and b"ftypmp42" not in stripped
-    assert stripped == strip_location(original[: -len(video)], "HEIF")
-    assert len(stripped) == len(original) - len(video)
-    assert stripped.count(b"uuid") == 2  # the boxes are still there, empty
-    assert decoded(stripped) == decoded(original)
-
-
-def test_metadata_sharing_bytes_with_pixels_is_refused():
-    parts, primary = _parts(heif.heic(exif=heif.camera_exif()))
-    built = heif.build(parts, primary)
-    exif = next(part for part in parts if part.type == b"Exif")
-    entry = struct.pack(">HHHH", exif.id, 0, 0, 1)  # iloc: id, method, data ref, extents
-    at = built.index(entry) + len(entry)
-    overlapping = built[:at] + struct.pack(">I", built.index(parts[0].data)) + built[at + 4 :]
-    with pytest.raises(InvalidImage, match=METADATA_MESSAGE):
-        strip_location(overlapping, "HEIF")
-
-
-def test_a_file_that_is_not_heif_is_refused_as_invalid_not_a_server_error():
-    for junk in (b"", b"....ftypavif", b"\0\0\0\x10ftypheic\0\0\0\0"):
-        with pytest.raises(InvalidImage, match=METADATA_MESSAGE):
-            strip_location(junk, "AVIF")
 
 
 # --- inspect_image ----------------------------------------------------------------------------
@@ -340,7 +190,7 @@ def test_64_bit_box_sizes_and_junk_after_the_last_box_are_fine():
     assert inspect(large).format == "HEIF"
     junk = large + struct.pack(">I4sQ", 1, b"free", 2**63)  # runs past the end: junk
     assert inspect(junk).format == "HEIF"
-    assert strip_location(junk, "HEIF") == large
+    assert strip_metadata(junk, "HEIF") == strip_metadata(large, "HEIF")
 
 
 def test_avif_listed_after_heif_is_refused_clearly_not_decoded_wrongly():

@@ -1,4 +1,4 @@
-"""Pillow's own test images (shared corpus): the decodable ones render, the rest are refused.
+"""Pillow's own test images (tests/data/pillow): the decodable ones render, the rest are refused.
 
 ``pillow_decodes`` in the manifest means Pillow alone, allowed formats only, 60-megapixel
 limit and warnings as errors, opens and fully decodes the file. Every file runs on every
@@ -13,7 +13,7 @@ import pytest
 
 from images_app.rendering import InvalidImage
 
-from ..images import PILLOW_CORPUS as CORPUS
+from ..images import PILLOW_IMAGES as CORPUS
 
 ROWS = json.loads((CORPUS / "manifest.json").read_text())
 
