@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from images_app.rendering import InvalidImage, isobmff, strip_metadata
+from images_app.rendering.containers import Budget
 from images_app.rendering.metadata import Work
 from images_app.rendering.metadata.heif import shown_items
-from images_app.rendering.probe import Budget
 
 from . import heif
 from .corpus import inspect

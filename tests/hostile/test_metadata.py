@@ -15,8 +15,9 @@ from PIL import Image, ImageCms
 from PIL.PngImagePlugin import PngInfo
 
 from images_app.rendering import strip_metadata
+from images_app.rendering.containers import SOS, jpeg_segments
 from images_app.rendering.metadata import Work, exif
-from images_app.rendering.probe import SOS, exif_orientation, jpeg_segments
+from images_app.rendering.probe import exif_orientation
 
 from . import heif
 from .corpus import encode, gif, jpeg_with_segments, png_chunk, riff_chunk, segment

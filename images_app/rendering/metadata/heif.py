@@ -27,8 +27,9 @@ import bisect
 import struct
 
 from .. import isobmff
+from ..containers import Budget
 from ..errors import InvalidImage
-from ..probe import Budget
+from ..formats import display_name
 from . import exif
 from .work import Work
 
@@ -47,7 +48,7 @@ def strip(data: bytes, fmt: str, work: Work) -> bytes:
         heif = isobmff.parse(data, Budget(data))
     except (ValueError, struct.error) as exc:  # the probe parsed it already: only if misused
         raise InvalidImage(
-            f"This {isobmff.name(fmt)} file's metadata could not be read safely; export it as JPEG."
+            f"This {display_name(fmt)} file's metadata could not be read safely; export it as JPEG."
         ) from exc
     work.step(len(heif.boxes) + len(heif.meta_children) + len(heif.items))
     shown = shown_items(heif)
