@@ -57,6 +57,9 @@ DEFAULTS = {
     "RETRY_AFTER": 5,
     # Threads writing one upload's files to storage at once.
     "WRITE_THREADS": 4,
+    # Listing and batch deletion for housekeeping, by storage class: {"<storage class path>":
+    # "<images_app.bulk.BulkOperations subclass path>"}; S3 and the filesystem are built in.
+    "BULK_OPERATIONS": {},
 }
 
 

@@ -9,6 +9,8 @@ Files go in three situations, each with one function here:
   whatever happens; deleted from storage once it commits, and taken off the queue again.
 - ``delete_queued(keys)``: the queue worked off (after commit, and by ``manage.py sweep_storage``).
 
+Storage deletes go in batches through ``bulk.py`` (DeleteObjects, 1,000 keys a request, on S3).
+
 Every way an Image row goes (``delete()``, queryset and admin bulk deletes, a cascade from its
 owner) reaches ``on_image_deleted``, a post_delete receiver that ``AppConfig.ready()`` connects
 (Wagtail deletes rendition files the same way). The queue, ``PendingDeletion``, lives here too:
@@ -23,7 +25,8 @@ from collections.abc import Iterable
 
 from django.db import models, router, transaction
 
-from .storage import delete, get_storage
+from .bulk import bulk_operations
+from .storage import get_storage
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class PendingDeletion(models.Model):
 
 def delete_files(keys: Iterable[str]) -> None:
     """Delete files that no row references; queue the ones storage would not delete."""
-    failed = delete(get_storage(), keys)
+    failed = bulk_operations(get_storage()).delete(keys)
     if failed:
         _queue(failed)
 
@@ -60,14 +63,20 @@ def delete_files_on_commit(keys: Iterable[str], *, using: str | None = None) -> 
 
 
 def delete_queued(keys: Iterable[str]) -> list[str]:
-    """Delete queued keys from storage and from the queue; return the ones still queued."""
+    """Delete queued keys from storage and from the queue, a batch at a time; return the ones
+    still queued (from the first batch storage refused on: the rest are not tried)."""
     keys = list(keys)
-    failed = delete(get_storage(), keys)
-    left = set(failed)
-    PendingDeletion.objects.filter(key__in=[key for key in keys if key not in left]).delete()
-    if failed:
-        logger.warning("images_app: %d file(s) left queued for sweep_storage", len(failed))
-    return failed
+    bulk = bulk_operations(get_storage())
+    for start in range(0, len(keys), bulk.page_size):
+        batch = keys[start : start + bulk.page_size]
+        failed = bulk.delete(batch)
+        left = set(failed)
+        PendingDeletion.objects.filter(key__in=[key for key in batch if key not in left]).delete()
+        if failed:
+            failed += keys[start + bulk.page_size :]
+            logger.warning("images_app: %d file(s) left queued for sweep_storage", len(failed))
+            return failed
+    return []
 
 
 def on_image_deleted(sender, instance, using: str, **kwargs) -> None:
