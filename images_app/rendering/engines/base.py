@@ -23,7 +23,7 @@ from typing import Any
 
 from PIL import Image, ImageCms
 
-from ..probe import not_an_image
+from ..errors import not_an_image
 from ..spec import RenditionSpec
 from . import Output
 
@@ -193,7 +193,7 @@ def usable_profile(icc: bytes | None, bands: int) -> ImageCms.ImageCmsProfile | 
     return profile if _PROFILE_BANDS.get(profile.profile.xcolor_space) == bands else None
 
 
-def sniff(data: bytes, formats: Sequence[str]) -> str:
+def pillow_format(data: bytes, formats: Sequence[str]) -> str:
     """The Pillow format name of ``data`` among ``formats``, read from its header."""
     try:
         with Image.open(io.BytesIO(data), formats=list(formats)) as image:

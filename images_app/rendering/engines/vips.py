@@ -21,14 +21,13 @@ from .base import (
     BaseEngine,
     Size,
     Source,
+    pillow_format,
     shrink_factor,
-    sniff,
     stored,
     usable_profile,
 )
 
-# Each upload is unique: libvips' operation cache would never hit, it would only hold pixels.
-pyvips.cache_set_max(0)
+# libvips' operation cache is turned off in ``rendering.runtime``: each upload is unique.
 
 _LOADERS = {
     "JPEG": pyvips.Image.jpegload_buffer,
@@ -58,7 +57,7 @@ class VipsEngine(BaseEngine):
     decodes = frozenset(_LOADERS)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
-        fmt = sniff(data, formats)
+        fmt = pillow_format(data, formats)
         try:
             header = _load(fmt, data)
         except pyvips.Error as exc:
