@@ -13,7 +13,7 @@ SERVE_BIND ?= 0.0.0.0:$(PORT)
 .PHONY: help run test test-fast lint format bench loadtest scalebench serve serve-gunicorn clean
 
 # The heavy tiers `make test-fast` leaves out (markers registered in pyproject.toml).
-HEAVY := live_server or live or subprocess or browser or schemathesis or load
+HEAVY := live or subprocess or browser or schemathesis or load
 
 ## help: list the targets and what each does
 help:

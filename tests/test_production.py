@@ -73,7 +73,7 @@ def log_lines(log: Path) -> list[dict]:
     return lines
 
 
-@pytest.mark.live_server
+@pytest.mark.live
 def test_gunicorn_serves_health_static_files_and_logs_json(gunicorn):
     base, log = gunicorn
 
