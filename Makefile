@@ -10,18 +10,14 @@ SAMPLE := docs/sample.jpg
 
 SERVE_BIND ?= 0.0.0.0:$(PORT)
 
-<<<<<<< HEAD
-.PHONY: help run test test-fast lint format bench loadtest serve clean
+.PHONY: help run test test-fast lint format bench loadtest scalebench serve serve-gunicorn clean
 
 # The heavy tiers `make test-fast` leaves out (markers registered in pyproject.toml).
-HEAVY := live_server or live or subprocess or browser or schemathesis or load
+HEAVY := live or subprocess or browser or schemathesis or load
 
 ## help: list the targets and what each does
 help:
 	@sed -n 's/^## \{0,1\}//p' $(MAKEFILE_LIST)
-=======
-.PHONY: run test lint format bench loadtest serve serve-gunicorn clean
->>>>>>> main
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +35,8 @@ $(VENV)/.bench: requirements/bench.txt requirements/base.txt | $(BIN)/activate
 	$(PY) -m pip install --quiet -r requirements/bench.txt
 	touch $@
 
-## run: install, migrate SQLite, print a demo token and a curl line, serve on http://$(HOST):$(PORT)
+## run: install, migrate SQLite, print a demo token, a curl line and where the admin and the API
+##      docs are, serve on http://HOST:PORT (default 127.0.0.1:8000; e.g. make run PORT=8080)
 run: $(VENV)/.base
 	$(PY) manage.py migrate --noinput -v 0
 	@TOKEN=$$($(PY) manage.py issue_token --username $(DEMO_USER) --scopes images | tail -n 1); \
@@ -50,7 +47,10 @@ run: $(VENV)/.base
 	echo "  -H 'Authorization: Bearer $$TOKEN' \\"; \
 	echo "  -H 'X-Api-Version: 12' \\"; \
 	echo "  -F 'image=@$(CURDIR)/$(SAMPLE)' \\"; \
-	echo "  -F type=product"; echo
+	echo "  -F type=product"; echo; \
+	echo "API docs (Swagger UI; Authorize with the token above): http://$(HOST):$(PORT)/api/docs/"; \
+	echo "Admin: http://$(HOST):$(PORT)/admin/ (make a login first: $(PY) manage.py createsuperuser)"; \
+	echo "Another port: make run PORT=8080"; echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## test: install the test set, lint, run the whole suite (DATABASE_URL picks the database)
@@ -59,20 +59,15 @@ test: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-<<<<<<< HEAD
 ## test-fast: the quick loop: lint, then every test but the heavy tiers, filesystem storage only;
 ##            PYTEST_ARGS=--lf reruns what failed last (docs/testing.md)
 test-fast: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(PY) -m pytest -n 2 -m "not ($(HEAVY))" --storage filesystem $(PYTEST_ARGS)
 
-## serve: production server: DJANGO_DEBUG=0 unless set; collect static files, then gunicorn
-##        (project/gunicorn.conf.py: WEB_CONCURRENCY workers, default one per core; SERVE_BIND)
-=======
 ## serve: production server: nginx (buffers whole requests, timeouts) in front of gunicorn, on
-##        SERVE_BIND (default 0.0.0.0:$$PORT); DJANGO_DEBUG=0 unless set; collects static files
+##        SERVE_BIND (default 0.0.0.0:PORT, PORT=8000); DJANGO_DEBUG=0 unless set; collects static files
 ##        first (project/serve.py; project/gunicorn.conf.py: WEB_CONCURRENCY workers, one per core)
->>>>>>> main
 serve: export DJANGO_DEBUG ?= 0
 serve: $(VENV)/.base
 	exec $(PY) -m project.serve --bind $(SERVE_BIND)
@@ -86,6 +81,11 @@ serve-gunicorn: $(VENV)/.base
 ##           (postgres://postgres@127.0.0.1:5432/loadtest) and S3 (moto); LOADTEST_ARGS=--help
 loadtest: $(VENV)/.test
 	$(PY) benchmarks/loadtest.py $(LOADTEST_ARGS)
+
+## scalebench: issue 12's figures at 100k rows (PostgreSQL, filesystem and S3 via moto) against
+##             their goals; not part of `make test`. SCALE_ARGS="--rows 1000000", --help
+scalebench: $(VENV)/.test
+	$(PY) -m benchmarks.scale $(SCALE_ARGS)
 
 ## bench: the render benchmark: every method in fresh processes, interleaved, ratios to the floor
 bench: $(VENV)/.bench

@@ -133,5 +133,9 @@ class HealthCheckMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.rstrip("/") == self.path and request.method in ("GET", "HEAD"):
-            return healthz(request)
+            response = healthz(request)
+            if request.method == "HEAD":
+                # The headers of GET, no body: servers warn about (and drop) a HEAD body.
+                response.content = b""
+            return response
         return self.get_response(request)

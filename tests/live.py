@@ -66,9 +66,8 @@ class Site:
 
     @classmethod
     def create(cls, root: Path, **env: str) -> Site:
-        env = production_env(
-            DATABASE_URL=f"sqlite:///{root / 'db.sqlite3'}", MEDIA_ROOT=str(root / "media"), **env
-        )
+        defaults = {"DATABASE_URL": f"sqlite:///{root / 'db.sqlite3'}"}
+        env = production_env(**{**defaults, "MEDIA_ROOT": str(root / "media"), **env})
         site = cls(root, env)
         manage(env, "migrate", "--noinput", "-v", "0")
         site.token = manage(env, "issue_token", "--username", "live", "--scopes", "images")

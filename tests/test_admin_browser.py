@@ -30,7 +30,7 @@ PASSWORD = "correct horse battery staple"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.live_server,
+    pytest.mark.live,
     pytest.mark.usefixtures("transactional_db"),
 ]
 

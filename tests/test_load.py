@@ -13,7 +13,7 @@ from . import images
 from .conftest import S3Backend, make_token, public_bucket, stored_keys_of_rows
 from .faultproxy import CLIENT_CONFIG, FaultProxy
 
-pytestmark = [pytest.mark.load, pytest.mark.live_server, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.load, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 UPLOADS = 24
 OWNERS = 3

@@ -10,6 +10,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -332,3 +333,17 @@ def test_a_bad_content_length_is_the_envelope_on_every_server(server, site, case
     else:
         assert (status, error["key"]) == (400, "common.parse_error"), error
     assert len(error["description"]) < 200
+
+
+@pytest.mark.live
+def test_head_healthz_answers_without_a_body_or_a_warning(server, site):
+    _, base = server
+
+    response = requests.head(f"{base}/healthz", timeout=30)
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["Content-Type"] == "application/json"
+    time.sleep(0.5)  # the server flushes its log
+    logged = "".join(log.read_text() for log in site.logs)
+    assert "no-body response" not in logged

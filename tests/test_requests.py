@@ -1,11 +1,9 @@
-"""Requests before they reach the pipeline: authentication first, Django's request limits,
-throttling (local memory and Redis), and one owner never seeing another's images."""
+"""Requests before they reach the pipeline: authentication first, Django's request limits, and
+one owner never seeing another's images. Throttling: tests/test_throttling.py."""
 
 import io
-import uuid
 
 import pytest
-import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
@@ -179,55 +177,6 @@ def test_a_disallowed_host_on_an_api_path_is_the_envelope_not_djangos_html(setti
 
     assert response.status_code == 400
     assert error_of(response)["key"] == "common.parse_error"
-
-
-# -- throttling --------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["locmem", "redis"])
-def throttle_cache(request, settings):
-    """The throttle's counters in local memory, or in Redis as REDIS_URL configures it."""
-    if request.param == "locmem":
-        yield None
-        return
-    url = "redis://127.0.0.1:6379/0"
-    prefix = f"images-app-test-{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not running at {url} (redis-server --daemonize yes): {exc}")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    yield client, prefix
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-
-
-def test_uploads_over_the_rate_get_429_with_retry_after(settings, user, other_user, throttle_cache):
-    settings.IMAGES_APP = {"UPLOAD_RATE": "2/min"}
-    client = client_for(user)
-
-    answers = [upload(client).status_code for _ in range(3)]
-
-    assert answers == [200, 200, 429]
-    response = upload(client)
-    assert response.status_code == 429
-    error = error_of(response)
-    assert error["key"] == "common.throttled"
-    assert error["fields"] == {}
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert Image.objects.filter(owner=user).count() == 2
-    assert client.get("/api/images/").status_code == 200  # reads are not throttled
-    assert upload(client_for(other_user)).status_code == 200  # per user
-    if throttle_cache:
-        redis_client, prefix = throttle_cache
-        assert list(redis_client.scan_iter(f"{prefix}:*throttle*"))
 
 
 # -- owner isolation ---------------------------------------------------------------------------
