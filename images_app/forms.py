@@ -11,6 +11,7 @@ from .conf import app_settings
 from .models import Image
 from .pipeline import human_size, size_error
 from .rendering import InvalidImage
+from .rendering.formats import listed
 from .storage import StorageFailure
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,8 @@ class ImageUploadForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        formats = app_settings.FORMATS
-        listed = ", ".join(formats[:-1]) + f" or {formats[-1]}" if len(formats) > 1 else formats[0]
         self.fields["file"].help_text = (
-            f"{listed.replace('WEBP', 'WebP')}, up to {human_size(app_settings.MAX_BYTES)} and "
+            f"{listed(app_settings.FORMATS)}, up to {human_size(app_settings.MAX_BYTES)} and "
             f"{app_settings.MAX_PIXELS / 1_000_000:g} megapixels. Renditions are made on upload."
         )
 

@@ -12,6 +12,7 @@ from .models import Image
 from .pagination import ImagePagination
 from .parsers import MultiPartParser
 from .renderers import LegacyJSONRenderer
+from .rendering.formats import content_type_for
 from .serializers import ImageSerializer, ImageUploadSerializer
 from .storage import get_storage
 from .throttling import UploadRateThrottle
@@ -72,20 +73,7 @@ def serve_file(request, key: str) -> FileResponse:
         handle = storage.open(key, "rb")
     except (OSError, SuspiciousOperation) as exc:  # missing, or a path escaping the storage
         raise Http404("No such file.") from exc
-    response = FileResponse(handle, content_type=_content_type(key))
+    response = FileResponse(handle, content_type=content_type_for(key))
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "public, max-age=86400"
     return response
-
-
-def _content_type(key: str) -> str:
-    extension = key.rsplit(".", 1)[-1].lower()
-    types = {
-        "jpg": "image/jpeg",
-        "png": "image/png",
-        "gif": "image/gif",
-        "webp": "image/webp",
-        "heic": "image/heic",
-        "avif": "image/avif",
-    }
-    return types.get(extension, "application/octet-stream")

@@ -1,9 +1,16 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from images_app.admin_owners import UserAdmin
 from images_app.views import serve_file
+
+# Users with 50,000 images, or with OAuth tokens, can be deleted from the admin
+# (images_app/admin_owners.py).
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -20,7 +20,9 @@ connections on demand.
 from __future__ import annotations
 
 import contextlib
+import html
 import http.client
+import re
 import socket
 import threading
 import time
@@ -136,19 +138,33 @@ class FaultProxy:
         self._delete_status = 500
         self._put_delay = 0.0
 
-    def fault_for(self, method: str, path: str) -> int | None:
-        """The status to answer instead of forwarding, or None; counts what will land."""
+    def fault_for(self, method: str, path: str, body: bytes = b"") -> int | None:
+        """The status to answer instead of forwarding, or None; counts what will land.
+
+        A DeleteObjects request (``POST /bucket?delete``) fails whole when delete faults would
+        fail any one of its keys: the deletes it asks for are the same deletes.
+        """
         with self.lock:
             if method == "PUT":
                 if self._puts_allowed is not None and self.landed["PUT"] >= self._puts_allowed:
                     return self._put_status
                 if self._put_one_in and zlib.crc32(path.encode()) % self._put_one_in == 0:
                     return self._put_status
-            chosen = zlib.crc32(f"DELETE {path}".encode()) % (self._delete_one_in or 1) == 0
-            if method == "DELETE" and self._delete_one_in and chosen:
+            if self._delete_one_in and self._deletes_fail(method, path, body):
                 return self._delete_status
             self.landed[method] += 1
             return None
+
+    def _deletes_fail(self, method: str, path: str, body: bytes) -> bool:
+        if method == "DELETE":
+            paths = [path]
+        elif method == "POST" and path.split("?", 1)[-1].startswith("delete"):
+            bucket = path.split("?", 1)[0].rstrip("/")
+            keys = re.findall(rb"<Key>(.*?)</Key>", body)
+            paths = [f"{bucket}/{html.unescape(key.decode())}" for key in keys]
+        else:
+            return False
+        return any(zlib.crc32(f"DELETE {one}".encode()) % self._delete_one_in == 0 for one in paths)
 
     def delay_for(self, method: str) -> float:
         with self.lock:
@@ -189,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _relay(self) -> None:
         proxy = self.server.proxy
         body = self._read_body()
-        status = proxy.fault_for(self.command, self.path)
+        status = proxy.fault_for(self.command, self.path, body)
         if status is not None:
             return self._answer_fault(status)
         upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)

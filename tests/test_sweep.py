@@ -1,6 +1,9 @@
 """DELETE under storage faults, and ``manage.py sweep_storage``, on both storages."""
 
 import io
+import os
+import re
+import signal
 from datetime import timedelta
 
 import pytest
@@ -10,6 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from images_app import sweep as sweep_module
+from images_app.bulk import BulkOperations, S3Bulk, bulk_operations
 from images_app.conf import app_settings
 from images_app.models import Image, PendingDeletion, Rendition
 from images_app.specs import ORIGINAL
@@ -206,3 +211,104 @@ def test_an_empty_key_prefix_is_refused(settings):
 def test_a_negative_grace_period_is_refused():
     with pytest.raises(CommandError, match="--older-than"):
         sweep("--older-than", "-1")
+
+
+# -- at scale: pages, batches, call counts, resume ----------------------------------------------
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Pages and delete batches of 10 keys (1,000 in production), and every delete batch seen."""
+    monkeypatch.setattr(BulkOperations, "page_size", 10)
+    batches: list[int] = []
+    for cls in (BulkOperations, S3Bulk):
+        real = cls.__dict__["delete_batch"]
+
+        def recorded(self, keys, real=real):
+            batches.append(len(keys))
+            return real(self, keys)
+
+        monkeypatch.setattr(cls, "delete_batch", recorded)
+    return batches
+
+
+def test_a_sweep_lists_a_page_per_page_size_objects_and_deletes_in_batches(
+    user, backend, s3_requests, small_pages, monkeypatch
+):
+    monkeypatch.setattr("images_app.sweep.KEEP_KEYS", 5)
+    rows = [stored_image(user) for _ in range(3)]  # 18 referenced files
+    for n in range(25):
+        orphan(f"uploads/{user.pk}/user/crash{n:02}/ebay.jpg")
+    s3_requests.clear()
+
+    report = sweep_storage(older_than=0)
+
+    assert (report.listed, report.pages) == (43, 5)  # 43 objects, 10 a page
+    assert report.counts["orphans_deleted"] == 25
+    assert len(report.orphans_deleted) == 5  # the report keeps a sample, counts them all
+    assert backend.keys() == {key for image in rows for key in image.stored_keys()}
+    assert sum(small_pages) == 25 and max(small_pages) <= 10  # never more than a page a batch
+    if backend.name == "s3":
+        assert s3_requests["ListObjectsV2"] == 5  # one flat listing, no request per "folder"
+        assert s3_requests["HeadObject"] == 0  # ages come with the listing
+        assert s3_requests["DeleteObject"] == 0
+        assert s3_requests["DeleteObjects"] == len(small_pages) <= 5
+
+
+def test_the_listing_comes_in_key_order_on_both_storages(backend):
+    keys = ["uploads/a-b/x.jpg", "uploads/a/y.jpg", "uploads/a.b/z.jpg", "uploads/a/b/c.jpg"]
+    for key in keys:
+        orphan(key)
+
+    listed = [
+        entry.key for page in bulk_operations(get_storage()).pages("uploads") for entry in page
+    ]
+
+    assert listed == sorted(keys)  # code-point order, as S3 lists: "-" < "." < "/"
+    after = bulk_operations(get_storage()).pages("uploads", start_after="uploads/a.b/z.jpg")
+    assert [entry.key for page in after for entry in page] == sorted(keys)[2:]
+
+
+def test_a_stopped_sweep_resumes_after_its_last_key(user, backend, s3_requests, small_pages):
+    lost = {orphan(f"uploads/{user.pk}/user/crash{n:02}/ebay.jpg") for n in range(25)}
+    s3_requests.clear()
+
+    first = sweep_storage(older_than=0, on_page=lambda report: True)  # stop after one page
+
+    assert first.stopped and first.pages == 1 and first.counts["orphans_deleted"] == 10
+    assert first.last_key == sorted(lost)[9]
+    assert backend.keys() == set(sorted(lost)[10:])
+    rest = sweep_storage(older_than=0, start_after=first.last_key)
+    assert (rest.pages, rest.counts["orphans_deleted"], backend.keys()) == (2, 15, set())
+    if backend.name == "s3":
+        assert s3_requests["ListObjectsV2"] == 1 + 2  # the resumed run lists only what is left
+
+
+def test_the_command_shows_progress_and_ctrl_c_says_how_to_resume(
+    user, backend, small_pages, monkeypatch
+):
+    for n in range(25):
+        orphan(f"uploads/{user.pk}/user/crash{n:02}/ebay.jpg")
+    real_page = sweep_module._sweep_page
+
+    def interrupted(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the first page is swept
+        real_page(*args)
+
+    monkeypatch.setattr(sweep_module, "_sweep_page", interrupted)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="--start-after uploads/") as stopped:
+        call_command("sweep_storage", "--older-than", "0", stdout=out, stderr=err)
+    assert "Stopping after the current page" in err.getvalue()
+    assert "Listed 10 objects in 1 pages." in out.getvalue()
+    monkeypatch.setattr(sweep_module, "_sweep_page", real_page)
+    resume = str(stopped.value).split("--start-after ")[1].split()[0]
+
+    output = sweep("--older-than", "0", "--progress-every", "0", "--start-after", resume)
+
+    # (a filesystem also lists the directory its first run emptied, and removes it)
+    assert re.search(
+        r"Listed 10 objects \(1 pages\), \d+ unreferenced deleted; last key uploads/", output
+    )
+    assert "objects in 2 pages." in output and "older than 0 s: 15 deleted" in output
+    assert backend.keys() == set()

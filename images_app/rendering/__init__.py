@@ -7,6 +7,7 @@ from the API, the admin and management commands alike.
     outputs = render(data, [parse_spec("thumb", "max-150x150")], formats=("JPEG", "PNG"))
 """
 
+from . import runtime  # noqa: F401  process-wide settings, once: see its docstring
 from .engines import Output, available_engines, render
 from .errors import InvalidImage, SpecError
 from .metadata import strip_location, strip_metadata

@@ -1,4 +1,5 @@
-"""HEIF and AVIF files (ISOBMFF: ISO/IEC 14496-12, 23008-12): a strict, bounded parse.
+"""HEIF and AVIF files (ISOBMFF: ISO/IEC 14496-12, 23008-12): a strict, bounded parse of the
+boxes and items. What the codecs' own headers say (HEVC, AV1) is read by ``bitstreams``.
 
 Both keep their pictures as *items* described in one ``meta`` box: ``iinf`` names each item
 and its type, ``iloc`` says where its bytes are, ``iprp`` gives its properties (``ispe``: the
@@ -22,6 +23,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple, Protocol
 
+from . import bitstreams
+from .bitstreams import MAX_SIDE
+from .errors import Malformed, Unsupported
+from .formats import display_name
+
 # Major brands as Pillow's AVIF plugin and pillow-heif accept them. "mif1"/"msf1" are the
 # generic HEIF brands: the compatible brands, then the primary item's codec, decide.
 AVIF_BRANDS = {b"avif", b"avis"}
@@ -33,16 +39,7 @@ METADATA_TYPES = {b"Exif", b"mime", b"uri "}
 META_CHILDREN = {b"hdlr", b"pitm", b"iloc", b"iinf", b"iref", b"iprp", b"idat", b"dinf", b"grpl"}
 # Auxiliary images decoded with their master: alpha planes (HEVC and AV1 naming).
 ALPHA_URNS = {b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1"}
-MAX_SIDE = 1 << 20  # no codec codes a picture side above 65536; this only keeps numbers sane
 MAX_ITEMS = 1000  # libheif's own default limit: pillow-heif refuses files with more
-
-
-class Malformed(ValueError):
-    """The container is broken or lies about its own structure."""
-
-
-class Unsupported(ValueError):
-    """A well-formed file of a kind we do not accept; ``str(exc)`` says so to the uploader."""
 
 
 class Budget(Protocol):
@@ -169,7 +166,7 @@ class Reader:
 # --- The file -------------------------------------------------------------------------------
 
 
-def sniff(data: bytes) -> str | None:
+def brand_format(data: bytes) -> str | None:
     """The format the file type box names, "HEIF" or "AVIF", as Pillow's plugins read it."""
     if data[4:8] != b"ftyp" or len(data) < 16:
         return None
@@ -188,7 +185,7 @@ def sniff(data: bytes) -> str | None:
 
 def parse(data: bytes, budget: Budget) -> Heif:
     """The file's structure; raises Malformed or Unsupported (see the module docstring)."""
-    fmt = sniff(data)
+    fmt = brand_format(data)
     if fmt is None:
         raise Malformed("no HEIF or AVIF file type box")
     top = list(boxes(data, 0, len(data), budget, lenient=True))
@@ -197,8 +194,8 @@ def parse(data: bytes, budget: Budget) -> Heif:
         raise Malformed("a file type box first, then exactly one meta box")
     if b"moov" in kinds:
         raise Unsupported(
-            f"Upload a still image: this {name(fmt)} file is an image sequence (an animation), "
-            "which is not accepted."
+            f"Upload a still image: this {display_name(fmt)} file is an image sequence "
+            "(an animation), which is not accepted."
         )
     meta = top[kinds.index(b"meta")]
     reader, version, _ = Reader.full_box(data, meta)
@@ -210,11 +207,6 @@ def parse(data: bytes, budget: Budget) -> Heif:
     if primary is None:
         raise Malformed("no primary item")
     return Heif(top, children, items, primary)
-
-
-def name(fmt: str) -> str:
-    """The name uploaders know: HEIF files from phones are "HEIC"."""
-    return {"HEIF": "HEIC"}.get(fmt, fmt)
 
 
 def _only(children: list[Box], kind: bytes, *, required: bool = True) -> Box | None:
@@ -518,36 +510,12 @@ def _coded_size(data: bytes, item: Item) -> tuple[int, int]:
     return hevc_size(data, item) if item.type == b"hvc1" else av1_size(data, item)
 
 
-# --- Sizes in the codecs' own headers ---------------------------------------------------------
-
-_EMULATION = b"\x00\x00\x03"
-
-
-class Bits:
-    """MSB-first bits of ``data``; reading past the end raises Malformed."""
-
-    def __init__(self, data: bytes) -> None:
-        self.value, self.left = int.from_bytes(data), 8 * len(data)
-
-    def read(self, count: int) -> int:
-        if count > self.left:
-            raise Malformed("a codec header is cut short")
-        self.left -= count
-        return (self.value >> self.left) & ((1 << count) - 1)
-
-    def golomb(self) -> int:
-        """ue(v) (H.265) and uvlc() (AV1): leading zeros, a one, as many value bits."""
-        zeros = 0
-        while not self.read(1):
-            zeros += 1
-            if zeros > 31:
-                raise Malformed("an exp-Golomb code beyond 32 bits")
-        return (1 << zeros) - 1 + self.read(zeros)
+# --- Sizes in the codecs' own headers (the bit parsing is in ``bitstreams``) ------------------
 
 
 def hevc_size(data: bytes, item: Item) -> tuple[int, int]:
-    """pic_width/height_in_luma_samples of the sequence parameter set in ``hvcC``
-    (H.265 7.3.2.2): what libde265 allocates, before any cropping."""
+    """The coded size in the sequence parameter set of the item's ``hvcC`` (ISO/IEC 14496-15
+    8.3.3): what libde265 allocates, before any cropping."""
     box = item.property(b"hvcC")
     if box is None:
         raise Malformed("an HEVC item without its decoder configuration")
@@ -559,100 +527,20 @@ def hevc_size(data: bytes, item: Item) -> tuple[int, int]:
         for _ in range(config.uint(2)):
             nal, seen = config.take(config.uint(2)), seen + 1
             if nal_type == 33:  # SPS
-                return _sps_size(nal[2:258].replace(_EMULATION, b"\x00\x00"))
+                return bitstreams.hevc_sps_size(nal)
             if seen > 64:  # encoders write three or four: VPS, SPS, PPS, SEI
                 raise Malformed("a decoder configuration of many parameter sets")
     raise Malformed("no sequence parameter set")
 
 
-def _sps_size(rbsp: bytes) -> tuple[int, int]:
-    bits = Bits(rbsp)
-    bits.read(4)  # sps_video_parameter_set_id
-    sub_layers = bits.read(3)  # sps_max_sub_layers_minus1
-    bits.read(1 + 96)  # temporal id nesting; general profile, tier and level
-    present = [(bits.read(1), bits.read(1)) for _ in range(sub_layers)]
-    if sub_layers:
-        bits.read(2 * (8 - sub_layers))
-    for profile, level in present:
-        bits.read(88 * profile + 8 * level)
-    bits.golomb()  # sps_seq_parameter_set_id
-    if bits.golomb() == 3:  # chroma_format_idc 4:4:4
-        bits.read(1)  # separate_colour_plane_flag
-    return _checked(bits.golomb(), bits.golomb())
-
-
 def av1_size(data: bytes, item: Item) -> tuple[int, int]:
-    """max_frame_width/height of the AV1 sequence header (AV1 5.5.1), from ``av1C``'s
-    configuration OBUs or else the item's own bitstream: no frame may be larger."""
+    """The maximum frame size of the AV1 sequence header in ``av1C``'s configuration OBUs or
+    else the item's own bitstream: no frame may be larger."""
     box = item.property(b"av1C")
     if box is None:
         raise Malformed("an AV1 item without its decoder configuration")
     for obus in (data[box.body + 4 : box.end], payload(data, item, 4096)):
-        header = _sequence_header(obus)
-        if header is not None:
-            return _av1_max_frame(Bits(header[:256]))
+        size = bitstreams.av1_max_frame_size(obus)
+        if size is not None:
+            return size
     raise Malformed("no AV1 sequence header")
-
-
-def _sequence_header(obus: bytes) -> bytes | None:
-    pos = 0
-    while pos < len(obus):
-        header = obus[pos]
-        kind, extension, sized = (header >> 3) & 15, (header >> 2) & 1, (header >> 1) & 1
-        pos += 1 + extension
-        size, pos = _leb128(obus, pos) if sized else (len(obus) - pos, pos)
-        if kind == 1:  # OBU_SEQUENCE_HEADER
-            return obus[pos : pos + size]
-        pos += size
-    return None
-
-
-def _leb128(data: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    for index in range(8):
-        if pos + index >= len(data):
-            raise Malformed("an AV1 OBU size is cut short")
-        value |= (data[pos + index] & 0x7F) << (7 * index)
-        if not data[pos + index] & 0x80:
-            return value, pos + index + 1
-    raise Malformed("an AV1 OBU size beyond 8 bytes")
-
-
-def _av1_max_frame(bits: Bits) -> tuple[int, int]:
-    bits.read(3)  # seq_profile
-    bits.read(1)  # still_picture
-    if bits.read(1):  # reduced_still_picture_header
-        bits.read(5)  # seq_level_idx[0]
-    else:
-        model = _av1_timing(bits)
-        delays = bits.read(1)  # initial_display_delay_present_flag
-        for _ in range(bits.read(5) + 1):  # operating points
-            bits.read(12)  # operating_point_idc
-            if bits.read(5) > 7:  # seq_level_idx
-                bits.read(1)  # seq_tier
-            if model and bits.read(1):  # decoder_model_present_for_this_op
-                bits.read(2 * model + 1)  # decoder and encoder buffer delays, low delay mode
-            if delays and bits.read(1):
-                bits.read(4)  # initial_display_delay_minus_1
-    width_bits, height_bits = bits.read(4) + 1, bits.read(4) + 1
-    return _checked(bits.read(width_bits) + 1, bits.read(height_bits) + 1)
-
-
-def _av1_timing(bits: Bits) -> int:
-    """Skip timing and decoder model info; the buffer delay length if there is a model."""
-    if not bits.read(1):  # timing_info_present_flag
-        return 0
-    bits.read(64)  # num_units_in_display_tick, time_scale
-    if bits.read(1):  # equal_picture_interval
-        bits.golomb()  # num_ticks_per_picture_minus_1
-    if not bits.read(1):  # decoder_model_info_present_flag
-        return 0
-    delay = bits.read(5) + 1  # buffer_delay_length_minus_1
-    bits.read(32 + 5 + 5)  # decoding tick; removal and presentation time lengths
-    return delay
-
-
-def _checked(width: int, height: int) -> tuple[int, int]:
-    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
-        raise Malformed("a coded picture size of 0 or beyond any codec")
-    return width, height

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image, features
 
-from images_app.rendering import isobmff
-from images_app.rendering.probe import Budget
+from images_app.rendering import bitstreams, isobmff
+from images_app.rendering.containers import Budget
 
 try:
     import pillow_heif
@@ -254,7 +254,7 @@ def with_hevc_size(hvcc: bytes, width: int, height: int) -> bytes:
 
 
 def _sps_with_size(rbsp: bytes, width: int, height: int) -> bytes:
-    bits = isobmff.Bits(rbsp)
+    bits = bitstreams.Bits(rbsp)
     bits.read(4)
     sub_layers = bits.read(3)
     bits.read(1 + 96)

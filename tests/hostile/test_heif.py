@@ -10,7 +10,8 @@ import pytest
 from PIL import AvifImagePlugin, Image
 
 from images_app.rendering import InvalidImage, inspect_image, isobmff, strip_metadata
-from images_app.rendering.probe import Budget, not_an_image
+from images_app.rendering.containers import Budget
+from images_app.rendering.errors import not_an_image
 
 from . import heif
 from .corpus import FORMATS, LIMITS, inspect, refusal

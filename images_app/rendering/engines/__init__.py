@@ -13,9 +13,9 @@ everywhere. Both draw the same pictures (one correctness matrix runs over both):
   as JPEG is flattened onto white.
 
 AVIF decodes with Pillow's own plugin and libvips' heifload; HEIC (iPhone photos) needs
-``pillow-heif``, registered here, and always decodes through Pillow: the libheif inside
-pyvips-binary has no HEVC decoder. Either is accepted only if the caller's ``formats``
-allow-list names it (``"AVIF"``, ``"HEIF"``).
+``pillow-heif`` (registered by ``rendering.runtime``) and always decodes through Pillow: the
+libheif inside pyvips-binary has no HEVC decoder. Either is accepted only if the caller's
+``formats`` allow-list names it (``"AVIF"``, ``"HEIF"``).
 
 Choosing an engine (``IMAGES_APP["ENGINE"]``, passed to ``render`` as ``engine``): ``"auto"``
 (the first of ``ENGINES`` that imports), a name from ``ENGINES``, or the dotted path of a
@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..formats import content_type, extension
 from ..spec import RenditionSpec
 
 if TYPE_CHECKING:
@@ -49,21 +50,6 @@ ENGINES = {
 # Decodes every format the app accepts: takes what the chosen engine's ``decodes`` leaves out.
 FALLBACK = "pillow"
 
-_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-
-
-def _register_heif() -> None:
-    """Let Pillow open HEIC/HEIF (iPhone photos) where pillow-heif is installed."""
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return
-    register_heif_opener()
-
-
-_register_heif()
-
 
 @dataclass(frozen=True)
 class Output:
@@ -74,14 +60,17 @@ class Output:
     format: str  # JPEG, PNG or WEBP
     width: int
     height: int
+    # Which decoder read the source, and at what scale ("turbojpeg 1/2", "libvips",
+    # "pillow 1/1"...): the correctness matrix asserts on it.
+    decoded_by: str = ""
 
     @property
     def extension(self) -> str:
-        return _EXTENSIONS[self.format]
+        return extension(self.format)
 
     @property
     def content_type(self) -> str:
-        return _CONTENT_TYPES[self.format]
+        return content_type(self.format)
 
 
 def available_engines() -> list[str]:
@@ -151,10 +140,10 @@ def render(
     writing it while the rest are still encoding. Raises InvalidImage when the source cannot
     be decoded.
     """
-    from .base import sniff
+    from .base import pillow_format
 
     chosen = get_engine(engine)
-    decoder = decoder_for(chosen, sniff(data, formats))
+    decoder = decoder_for(chosen, pillow_format(data, formats))
     return decoder.render(data, specs, formats=formats, on_output=on_output)
 
 

@@ -10,7 +10,7 @@ file cut short in its last image keeps what there is of it: decoders show those 
 
 from __future__ import annotations
 
-from ..probe import gif_blocks, gif_header_end
+from ..containers import gif_blocks, gif_header_end
 from .work import Work
 
 GRAPHIC_CONTROL = b"!\xf9"

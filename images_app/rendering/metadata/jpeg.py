@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from ..probe import SOS, jpeg_segments
+from ..containers import SOS, jpeg_segments
 from . import exif
 from .work import Work
 

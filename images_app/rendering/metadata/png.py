@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from ..probe import png_chunks
+from ..containers import png_chunks
 from . import exif
 from .work import Work
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from ..probe import riff_chunks
+from ..containers import riff_chunks
 from . import exif
 from .work import Work
 

@@ -1,0 +1,203 @@
+"""Listing and batch deletion, per storage backend: what housekeeping needs at a million files.
+
+Django's Storage API lists one directory at a time and deletes one file a call: on S3 that is a
+LIST request per image "folder", a HEAD per file for its age and a DELETE per file. A
+``BulkOperations`` class does the same work in pages, chosen by the class of the storage (the
+app never asks "is this S3"):
+
+- ``pages(prefix, start_after)``: every file below ``prefix`` in key order, a page at a time, each
+  with its modification time, so a sweep can stop after any page and resume after its last key;
+- ``delete(keys)``: delete in batches; return the keys not deleted.
+
+Built in: ``S3Bulk`` for django-storages' S3Storage (one flat ListObjectsV2 of 1,000 keys a
+request, LastModified from the listing, DeleteObjects of 1,000 keys a request),
+``FileSystemBulk`` for Django's FileSystemStorage (a sorted ``os.scandir`` walk), and the base
+class for any other storage (``listdir`` and ``get_modified_time``). Another backend gets its own
+class through IMAGES_APP["BULK_OPERATIONS"] = {"<storage class path>": "<BulkOperations path>"};
+the storage's class and its bases are looked up in that mapping, then in the built-in one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+
+from django.core.files.storage import Storage
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+BUILT_IN = {
+    "storages.backends.s3.S3Storage": "images_app.bulk.S3Bulk",
+    "storages.backends.s3boto3.S3Boto3Storage": "images_app.bulk.S3Bulk",
+    "django.core.files.storage.filesystem.FileSystemStorage": "images_app.bulk.FileSystemBulk",
+}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A stored file (or, on a filesystem, an empty directory) found by a listing."""
+
+    key: str
+    modified: datetime
+    directory: bool = False
+
+
+class BulkOperations:
+    """Any Django storage: ``listdir`` per directory, ``get_modified_time`` and ``delete`` per file.
+
+    Override ``walk`` to list faster and ``delete_batch`` to delete many keys a call.
+    """
+
+    page_size = 1000  # keys a page, and a batch delete
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    def pages(self, prefix: str, start_after: str = "") -> Iterator[list[Listed]]:
+        """Every file below ``prefix`` (keys > ``start_after``), in key order, a page at a time."""
+        entries = self.walk(prefix.strip("/"), start_after)
+        while page := list(islice(entries, self.page_size)):
+            yield page
+
+    def walk(self, prefix: str, start_after: str) -> Iterator[Listed]:
+        """Override this method to list a backend faster; keys must come in code-point order."""
+        yield from _sorted_walk(prefix, start_after, self._scan, self._directory_time)
+
+    def delete(self, keys: Iterable[str]) -> list[str]:
+        """Delete ``keys`` a batch at a time; return the ones not deleted.
+
+        Stops at the first failed batch: during an outage each further call would wait out its
+        own timeouts and retries. The callers keep what is returned for ``sweep_storage``.
+        """
+        keys = list(keys)
+        for start in range(0, len(keys), self.page_size):
+            batch = keys[start : start + self.page_size]
+            failed = self.delete_batch(batch)
+            if failed:
+                done = set(batch) - set(failed)
+                return [key for key in keys[start:] if key not in done]
+        return []
+
+    def delete_batch(self, keys: list[str]) -> list[str]:
+        """Override this method to delete many keys a call; return the keys not deleted."""
+        for index, key in enumerate(keys):
+            try:
+                self.storage.delete(key)
+            except Exception:
+                logger.warning("images_app: could not delete %s", key, exc_info=True)
+                return keys[index:]
+        return []
+
+    def _scan(self, path: str) -> tuple[list[str], list[tuple[str, datetime]]]:
+        directories, files = self.storage.listdir(path)
+        modified = self.storage.get_modified_time
+        return directories, [(name, modified(f"{path}/{name}")) for name in files]
+
+    def _directory_time(self, path: str) -> datetime:
+        return self.storage.get_modified_time(path)
+
+
+class FileSystemBulk(BulkOperations):
+    """Django's FileSystemStorage: one ``os.scandir`` per directory, times from its entries."""
+
+    def _scan(self, path: str) -> tuple[list[str], list[tuple[str, datetime]]]:
+        directories, files = [], []
+        with os.scandir(self.storage.path(path)) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    directories.append(entry.name)
+                else:
+                    files.append((entry.name, _utc(entry.stat(follow_symlinks=False).st_mtime)))
+        return directories, files
+
+    def _directory_time(self, path: str) -> datetime:
+        return _utc(os.stat(self.storage.path(path)).st_mtime)
+
+
+class S3Bulk(BulkOperations):
+    """django-storages' S3Storage: ListObjectsV2 without a delimiter, DeleteObjects.
+
+    A million objects cost 1,000 LIST requests and, for the ones to go, a DeleteObjects request
+    per 1,000 keys; no HEAD: each key's age comes with the listing.
+    """
+
+    def walk(self, prefix: str, start_after: str) -> Iterator[Listed]:
+        root = self._full(prefix) + "/"
+        params = {"Bucket": self.storage.bucket_name, "Prefix": root}
+        if start_after:
+            params["StartAfter"] = self._full(start_after)
+        paginator = self._client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(**params, PaginationConfig={"PageSize": self.page_size}):
+            for item in page.get("Contents", []):
+                yield Listed(self._relative(item["Key"]), item["LastModified"])
+
+    def delete_batch(self, keys: list[str]) -> list[str]:
+        objects = [{"Key": self._full(key)} for key in keys]
+        try:
+            answer = self._client().delete_objects(
+                Bucket=self.storage.bucket_name, Delete={"Objects": objects, "Quiet": True}
+            )
+        except Exception:
+            logger.warning("images_app: could not delete %d keys", len(keys), exc_info=True)
+            return keys
+        errors = {self._relative(error["Key"]) for error in answer.get("Errors", [])}
+        if errors:
+            logger.warning("images_app: S3 refused to delete %d of %d keys", len(errors), len(keys))
+        return [key for key in keys if key in errors]
+
+    def _client(self):
+        return self.storage.connection.meta.client  # the storage's own, per thread
+
+    def _full(self, key: str) -> str:
+        location = self.storage.location.strip("/")
+        return f"{location}/{key}" if location else key
+
+    def _relative(self, key: str) -> str:
+        location = self.storage.location.strip("/")
+        return key[len(location) + 1 :] if location else key
+
+
+def bulk_operations(storage: Storage) -> BulkOperations:
+    """The BulkOperations for ``storage``, chosen by its class (and its bases)."""
+    chosen = {**BUILT_IN, **app_settings.BULK_OPERATIONS}
+    for cls in type(storage).__mro__:
+        path = chosen.get(f"{cls.__module__}.{cls.__qualname__}")
+        if path:
+            return import_string(path)(storage)
+    return BulkOperations(storage)
+
+
+def _sorted_walk(prefix, start_after, scan, directory_time) -> Iterator[Listed]:
+    """Depth first, each directory's entries sorted so the keys come in code-point order.
+
+    A directory sorts by its name plus "/" (the first character of every key below it), so
+    ``a/x`` comes after ``a-b/y``, as S3 sorts them. Subtrees wholly at or before
+    ``start_after`` are skipped without being listed. A directory with nothing in it is listed
+    itself (``directory=True``): only a filesystem keeps those, and a sweep removes them.
+    """
+    try:
+        directories, files = scan(prefix)
+    except FileNotFoundError:
+        return
+    if not directories and not files:
+        yield Listed(prefix, directory_time(prefix), directory=True)
+        return
+    entries = [(f"{prefix}/{name}", modified) for name, modified in files]
+    entries += [(f"{prefix}/{name}/", None) for name in directories]
+    for key, modified in sorted(entries):
+        if modified is not None:
+            if key > start_after:
+                yield Listed(key, modified)
+        elif key > start_after or start_after.startswith(key):
+            yield from _sorted_walk(key[:-1], start_after, scan, directory_time)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -1,0 +1,332 @@
+"""Container walks: the blocks of JPEG, PNG, GIF, WebP (RIFF) and HEIF/AVIF files, read
+without decoding anything, in time linear in the file's size.
+
+Each walk yields the file's top-level blocks in order. A block's ``start`` is where the
+previous block ended (stray bytes between blocks belong to the next one), so the blocks
+tile the file and joining them rebuilds it byte for byte. A walk stops quietly at the
+end marker or where the data runs out; the layouts and the decoders judge what that means.
+
+Every step a walk takes is counted by a ``Budget`` of steps in proportion to the file's size:
+a file of tiny blocks (empty JPEG segments, PNG chunks, one-byte GIF sub-blocks, ISOBMFF
+boxes) is refused before it costs seconds of CPU here or in Pillow's own header parsers,
+which step through the same blocks in Python. ``read_layout`` turns a walk into a
+``Layout``: the format, the canvas size, the frame count; the upload policy (``probe``)
+decides what is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from . import isobmff
+from .errors import InvalidImage, not_an_image
+from .formats import HEIF_FORMATS, display_name
+
+
+class Block(NamedTuple):
+    kind: int | bytes  # JPEG marker; PNG/RIFF chunk type; GIF b"," image, b";" end, b"!"+label
+    start: int
+    body: int  # where the payload starts (after marker and length, chunk header, ...)
+    end: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a container walk found: the format, the canvas size if seen, the frame count."""
+
+    format: str
+    size: tuple[int, int] | None
+    frames: int
+    pixels: int | None = None  # decoded pixels per frame, where more than the size says
+    refusal: InvalidImage | None = None  # raised after the limits, which say more
+
+
+class Budget:
+    """Caps the blocks a walk visits, so a file of tiny blocks can't cost seconds of CPU."""
+
+    def __init__(self, data: bytes) -> None:
+        # Real files average hundreds of bytes a block; 1 per 200 bytes leaves room for odd ones.
+        self.left = 20_000 + len(data) // 200
+
+    def spend(self, blocks: int = 1) -> None:
+        self.left -= blocks
+        if self.left < 0:
+            raise InvalidImage(
+                "Upload a valid image: this file is made of an unreasonable number of "
+                "tiny blocks for its size, which no real image needs."
+            )
+
+
+def read_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout | None:
+    """Walk the container if it is one we know and allow; None otherwise (Pillow decides)."""
+    fmt = signature_format(data)
+    allowed = {name.upper() for name in formats}
+    if fmt in HEIF_FORMATS and allowed.intersection(HEIF_FORMATS):
+        return _heif_layout(data, formats, max_frames)  # the codec, not the brand, decides
+    if fmt is None or fmt not in allowed:
+        return None
+    size, frames = _LAYOUTS[fmt](data, max_frames)
+    return Layout(fmt, size, frames)
+
+
+def signature_format(data: bytes) -> str | None:
+    """The container format from its signature, as Pillow's own ``_accept`` checks do."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return isobmff.brand_format(data)  # HEIF or AVIF, from the brands
+
+
+# JPEG: segments after SOI. SOS carries its entropy-coded data up to the next real marker.
+SOS, EOI, APP1 = 0xDA, 0xD9, 0xE1
+_NO_LENGTH = {0x01, 0xD8, *range(0xD0, 0xD8)}  # TEM, SOI and RSTn stand alone
+_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG and DAC share the range
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # not stuffing (FF00), not RSTn
+_NOT_FF = re.compile(rb"[^\xff]")
+
+
+def jpeg_segments(data: bytes) -> Iterator[Block]:
+    """JPEG segments from after SOI through EOI."""
+    budget, start = Budget(data), 2
+    pos = start
+    while (ff := data.find(b"\xff", pos)) >= 0 and (found := _NOT_FF.search(data, ff)):
+        marker = found.start()
+        budget.spend(1 + marker - pos)  # Pillow steps through junk and fill bytes one by one
+        if data[marker] == 0:  # an escaped FF outside a scan: junk, as Pillow reads it
+            pos = marker + 1
+            continue
+        body, end = _jpeg_segment_end(data, marker)
+        if end is None:
+            return
+        yield Block(data[marker], start, body, end)
+        if data[marker] == EOI:
+            return
+        start = pos = end
+
+
+def _jpeg_segment_end(data: bytes, marker: int) -> tuple[int, int | None]:
+    if data[marker] in _NO_LENGTH or data[marker] == EOI:
+        return marker + 1, marker + 1
+    body, end = marker + 3, marker + 1 + int.from_bytes(data[marker + 1 : marker + 3])
+    if body > len(data) or end > len(data):
+        return body, None
+    if end < body:  # a length under 2: Pillow reads no payload and goes on from here
+        return body, body
+    if data[marker] == SOS:
+        found = _NEXT_MARKER.search(data, end)
+        end = found.start() if found else len(data)
+    return body, end
+
+
+def _jpeg_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
+    size, scanning = None, False
+    for block in jpeg_segments(data):  # to EOI, so later walks over the same file stay in budget
+        if block.kind in _SOF and not scanning and block.end - block.body >= 5:
+            height, width = struct.unpack_from(">HH", data, block.body + 1)
+            size = (width, height)  # the last one before the scan, as Pillow reads it
+        scanning = scanning or block.kind == SOS
+    if not scanning:  # strip_location() must understand every header segment, EXIF included
+        raise InvalidImage("Upload a valid image: this JPEG file is truncated or malformed.")
+    return size, 1  # the extra images of an MPO file are not frames we show
+
+
+# PNG: chunks after the signature, through IEND.
+def png_chunks(data: bytes) -> Iterator[Block]:
+    """PNG chunks from after the signature through IEND."""
+    budget, pos = Budget(data), 8
+    while pos + 12 <= len(data):
+        budget.spend()
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            return
+        yield Block(kind, pos, pos + 8, end)
+        if kind == b"IEND":
+            return
+        pos = end
+
+
+def _png_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
+    chunks = list(png_chunks(data))
+    kinds = [chunk.kind for chunk in chunks]
+    if b"IEND" not in kinds and (chunks[-1].end if chunks else 8) < len(data):
+        # A chunk cut short. A missing IEND alone is fine: every pixel is there.
+        raise InvalidImage("Upload a valid image: this PNG file is truncated.")
+    ihdr = chunks[0] if kinds[:1] == [b"IHDR"] and chunks[0].end - chunks[0].body >= 12 else None
+    size = struct.unpack_from(">II", data, ihdr.body) if ihdr else None
+    return size, _apng_frames(data, chunks, kinds)
+
+
+def _apng_frames(data: bytes, chunks: list[Block], kinds: list[bytes]) -> int:
+    """Frames as Pillow counts them; refuses the animations Pillow warns about or fails on."""
+    if b"fdAT" in kinds and kinds.index(b"fdAT") < _index(kinds, b"fcTL"):
+        raise InvalidImage("Upload a valid image: this animated PNG has frame data without frames.")
+    head = _index(kinds, b"IDAT")  # Pillow reads animation control before the image only
+    controls = [chunk for chunk in chunks[:head] if chunk.kind == b"acTL"]
+    if not controls:
+        return 1
+    frames = int.from_bytes(data[controls[0].body : controls[0].body + 4])
+    too_short = controls[0].end - controls[0].body < 12
+    if len(controls) > 1 or too_short or not 0 < frames <= 0x8000_0000:
+        raise InvalidImage("Upload a valid image: this animated PNG has a malformed frame count.")
+    # Like Pillow, a still image before the animation (an IDAT before any fcTL) is a frame.
+    return frames + (b"fcTL" not in kinds[:head])
+
+
+def _index(kinds: list[bytes], kind: bytes) -> int:
+    return kinds.index(kind) if kind in kinds else len(kinds)
+
+
+# GIF: extension and image blocks after the header and global colour table, then ";".
+def gif_header_end(data: bytes) -> int:
+    """Where the blocks start: after the 13-byte header and any global colour table."""
+    flags = data[10] if len(data) > 10 else 0
+    return 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+
+
+def gif_blocks(data: bytes) -> Iterator[Block]:
+    """GIF blocks: b"!" + label for extensions, b"," for images (body: the descriptor after
+    the comma), b";" for the trailer."""
+    budget = Budget(data)
+    start = pos = gif_header_end(data)
+    while pos < len(data):
+        budget.spend()
+        kind, sub_blocks = _gif_block_head(data, pos)
+        if kind is None:
+            pos += 1  # Pillow skips stray bytes too
+            continue
+        end = sub_blocks if kind == b";" else _sub_blocks_end(data, sub_blocks, budget)
+        if end is None:
+            return
+        yield Block(kind, start, pos + (1 if kind == b"," else 2), end)
+        if kind == b";":
+            return
+        start = pos = end
+
+
+def _gif_block_head(data: bytes, pos: int) -> tuple[bytes | None, int]:
+    """The block's kind and where its sub-blocks start."""
+    introducer = data[pos : pos + 1]
+    if introducer == b"!" and pos + 2 <= len(data):
+        return data[pos : pos + 2], pos + 2
+    if introducer == b"," and pos + 10 <= len(data):
+        flags = data[pos + 9]
+        table = 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+        return b",", pos + 10 + table + 1  # after the local colour table and LZW code size
+    if introducer == b";":
+        return b";", pos + 1
+    return None, pos
+
+
+def _sub_blocks_end(data: bytes, pos: int, budget: Budget) -> int | None:
+    while pos < len(data):
+        if data[pos] == 0:
+            return pos + 1
+        budget.spend()
+        pos += data[pos] + 1
+    return None
+
+
+def _gif_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
+    width, height = struct.unpack_from("<HH", data, 6) if len(data) >= 10 else (0, 0)
+    frames = 0
+    for block in gif_blocks(data):
+        if block.kind == b"," and frames == 0:
+            left, top, w, h = struct.unpack_from("<4H", data, block.body)
+            width, height = max(width, left + w), max(height, top + h)  # as Pillow grows it
+        frames += block.kind == b","
+        if frames > max_frames:
+            break  # enough to refuse; counting the rest is work an attacker chose
+    return (width, height), max(frames, 1)
+
+
+# RIFF (WebP): chunks after "RIFF", size, "WEBP", within the RIFF size.
+def riff_chunks(data: bytes) -> Iterator[Block]:
+    """RIFF chunks after the 12-byte header, within the declared RIFF size."""
+    budget, pos = Budget(data), 12
+    limit = min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    while pos + 8 <= limit:
+        budget.spend()
+        kind, size = struct.unpack_from("<4sI", data, pos)
+        end = pos + 8 + size + (size & 1)  # payloads are padded to an even length
+        if end > limit + (size & 1):  # writers often drop the final padding byte
+            return
+        yield Block(kind, pos, pos + 8, min(end, limit))
+        pos = end
+
+
+def _webp_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
+    size, frames, end = None, 0, 12
+    for block in riff_chunks(data):
+        size = size or _webp_size(block, data)
+        frames, end = frames + (block.kind == b"ANMF"), block.end
+        if frames > max_frames:
+            return size, frames
+    if end < min(len(data), 8 + int.from_bytes(data[4:8], "little")):
+        raise InvalidImage(
+            "Upload a valid image: this WebP file is truncated."
+        )  # a chunk cut short
+    return size, max(frames, 1)
+
+
+def _webp_size(block: Block, data: bytes) -> tuple[int, int] | None:
+    body = data[block.body : min(block.end, block.body + 10)]
+    if block.kind == b"VP8X" and len(body) >= 10:
+        return 1 + int.from_bytes(body[4:7], "little"), 1 + int.from_bytes(body[7:10], "little")
+    if block.kind == b"VP8 " and len(body) >= 10 and body[3:6] == b"\x9d\x01\x2a":
+        width, height = struct.unpack_from("<HH", body, 6)
+        return width & 0x3FFF, height & 0x3FFF
+    if block.kind == b"VP8L" and len(body) >= 5 and body[0] == 0x2F:
+        bits = int.from_bytes(body[1:5], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    return None
+
+
+_LAYOUTS = {"JPEG": _jpeg_layout, "PNG": _png_layout, "GIF": _gif_layout, "WEBP": _webp_layout}
+
+
+# HEIF and AVIF: boxes and items (see isobmff), the primary picture's codec names the format.
+def _heif_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout:
+    try:
+        heif = isobmff.parse(data, Budget(data))
+        fmt = isobmff.codec(heif, heif.primary)
+        if fmt not in {name.upper() for name in formats}:
+            raise not_an_image(formats)
+        if isobmff.crops(data, heif.primary) and fmt == "AVIF":
+            # libheif (the vips engine) crops to it, Pillow's AVIF plugin doesn't: two pictures.
+            raise InvalidImage(
+                "Upload a valid image: this AVIF file is cropped by its container (clap), "
+                "which is not supported; save it again without the crop, or as JPEG."
+            )
+        frames = len(isobmff.top_level_images(heif))
+        if frames > max_frames:
+            return Layout(fmt, (1, 1), frames)  # enough to refuse
+        planes = [heif.primary, *isobmff.alpha_planes(data, heif, heif.primary)]
+        pixels = sum(isobmff.decoded_pixels(data, heif, plane) for plane in planes)
+        size = isobmff.ispe(data, heif.primary)
+    except isobmff.Unsupported as exc:
+        raise InvalidImage(str(exc)) from exc
+    except isobmff.Malformed as exc:
+        raise _malformed(data) from exc
+    try:
+        for plane in planes:
+            isobmff.check_coded_sizes(data, heif, plane)
+    except isobmff.Malformed as exc:
+        refusal = _malformed(data)
+        refusal.__cause__ = exc
+        return Layout(fmt, size, frames, pixels, refusal)
+    return Layout(fmt, size, frames, pixels)
+
+
+def _malformed(data: bytes) -> InvalidImage:
+    name = display_name(signature_format(data) or "HEIF")
+    return InvalidImage(f"Upload a valid image: this {name} file is truncated or malformed.")

@@ -1,0 +1,55 @@
+"""The one place the rendering layer changes process-wide state: once, when
+``images_app.rendering`` is first imported (importing any of its modules imports the package,
+and the package imports this module first).
+
+Each of these is global to the process by nature, so it is set once here rather than per
+call (toggling warnings or plugin registries per call is not thread-safe):
+
+1. Pillow's ``DecompressionBombWarning`` is an error. The probe checks its own limit, never
+   above Pillow's, before Pillow opens a file, so this is the second line: formats the probe
+   does not walk, and ``render()`` called without ``inspect_image()``.
+2. pillow-heif registers its HEIF opener with Pillow (HEIC photos), where it is installed.
+   AVIF needs nothing: Pillow has its own plugin.
+3. libvips' operation cache is off: each upload is unique, so the cache would never hit and
+   would only hold pixels. Skipped where pyvips does not import.
+
+``configure()`` runs at the end of this module and is idempotent.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from PIL import Image
+
+_done = False
+
+
+def configure() -> None:
+    """Apply the process-wide settings above (once; later calls do nothing)."""
+    global _done
+    if _done:
+        return
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    _register_heif()
+    _configure_vips()
+    _done = True
+
+
+def _register_heif() -> None:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return
+    register_heif_opener()
+
+
+def _configure_vips() -> None:
+    try:
+        import pyvips
+    except (ImportError, OSError):  # OSError: pyvips without a libvips to load
+        return
+    pyvips.cache_set_max(0)
+
+
+configure()
