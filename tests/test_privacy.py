@@ -34,8 +34,9 @@ from PIL.PngImagePlugin import PngInfo
 
 from images_app.models import Image
 from images_app.rendering import isobmff, strip_metadata
+from images_app.rendering.containers import Budget
 from images_app.rendering.metadata import Work
-from images_app.rendering.probe import Budget, exif_orientation
+from images_app.rendering.probe import exif_orientation
 
 from .conftest import fetch
 from .hostile import heif
