@@ -11,7 +11,7 @@ from .exceptions import exception_handler
 from .idempotency import idempotent
 from .models import Image
 from .pagination import ImagePagination
-from .parsers import MultiPartParser
+from .parsers import InMemoryUploadHandler, MultiPartParser
 from .renderers import LegacyJSONRenderer
 from .rendering.formats import content_type_for
 from .serializers import ImageSerializer, ImageUploadSerializer
@@ -56,6 +56,8 @@ class ImageViewSet(
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authentication first: 401 before 413
         check_body(request._request)
+        # The body is bounded now: its file part stays in memory (no temporary file).
+        request._request.upload_handlers = [InMemoryUploadHandler(request._request)]
 
     def create(self, request, *args, **kwargs) -> Response:
         return idempotent(request, lambda: self.store(request))  # Idempotency-Key, if sent

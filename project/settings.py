@@ -244,6 +244,16 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
+# Celery (project/celery.py) for re-rendering across machines: `rerender_images --celery` and the
+# admin's re-render of large selections. Unset broker: no Celery, everything in process.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL")  # e.g. redis://127.0.0.1:6379/1
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "images_app")
+CELERY_TASK_ACKS_LATE = True  # a worker lost mid-batch: the batch runs again (it is idempotent)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a batch goes to whichever worker is free
+CELERY_RESULT_EXPIRES = 7 * 24 * 3600
+CELERY_TASK_ALWAYS_EAGER = False
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
@@ -293,6 +303,8 @@ OAUTH2_PROVIDER = {
 }
 
 IMAGES_APP = {}
+if CELERY_BROKER_URL:  # the admin queues re-renders of more images than this for the workers
+    IMAGES_APP["RERENDER_ENQUEUE_OVER"] = int(os.environ.get("IMAGES_RERENDER_ENQUEUE_OVER", "20"))
 if "IMAGES_UPLOAD_RATE" in os.environ:  # uploads per user, e.g. "600/min"; "none": no limit
     _rate = os.environ["IMAGES_UPLOAD_RATE"].strip()
     IMAGES_APP["UPLOAD_RATE"] = None if _rate.lower() in ("", "none", "off") else _rate
