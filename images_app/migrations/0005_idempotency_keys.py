@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('images_app', '0003_renditions_record'),
+        ('images_app', '0004_sort_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
