@@ -28,10 +28,11 @@ def photo(width: int = 640, height: int = 480, mode: str = "RGB") -> Image.Image
 
 
 def jpeg(width: int = 640, height: int = 480, *, orientation: int | None = None, **params) -> bytes:
-    exif = Image.Exif()
-    if orientation:
+    if orientation:  # EXIF with the orientation alone: the stored original keeps it as it is
+        exif = Image.Exif()
         exif[0x0112] = orientation
-    return encode(photo(width, height), "JPEG", quality=90, exif=exif.tobytes(), **params)
+        params["exif"] = exif.tobytes()
+    return encode(photo(width, height), "JPEG", quality=90, **params)
 
 
 def png_rgba(width: int = 320, height: int = 240) -> bytes:
