@@ -29,6 +29,7 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from .admin_filters import FormatFilter, OwnerFilter
+from .conf import app_settings
 from .forms import ImageUploadForm
 from .models import Image
 from .pagination import EstimatedCountPaginator
@@ -36,6 +37,7 @@ from .rendering import InvalidImage
 from .rerender import rerender
 from .specs import ORIGINAL, aliases, rendition_specs
 from .storage import StorageFailure
+from .tasks import enqueue_rerender
 
 # -- Presentation ------------------------------------------------------------------------------
 
@@ -404,6 +406,16 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.action(description="Re-render selected images", permissions=["change"])
     def rerender_selected(self, request: HttpRequest, queryset) -> None:
         """Redo each image's renditions that the current settings would make differently."""
+        limit = app_settings.RERENDER_ENQUEUE_OVER
+        if limit is not None and queryset.count() > limit:
+            batches = enqueue_rerender(queryset)
+            self.message_user(
+                request,
+                f"Queued the {_count(queryset.count())} for re-rendering by the workers "
+                f"({batches} batches); refresh to see them change.",
+                messages.SUCCESS,
+            )
+            return
         done = current = 0
         for image in queryset.order_by("pk"):
             try:
