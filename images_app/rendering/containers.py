@@ -46,15 +46,18 @@ class Layout:
 
 
 class Budget:
-    """Caps the blocks a walk visits, so a file of tiny blocks can't cost seconds of CPU."""
+    """The work counter of one walk: the steps it takes (blocks, boxes, table entries, bytes
+    of junk Pillow would step through one by one), capped in proportion to the file's size,
+    so a file of tiny blocks can't cost seconds of CPU. ``steps`` is what was spent."""
 
     def __init__(self, data: bytes) -> None:
         # Real files average hundreds of bytes a block; 1 per 200 bytes leaves room for odd ones.
-        self.left = 20_000 + len(data) // 200
+        self.limit = 20_000 + len(data) // 200
+        self.steps = 0
 
-    def spend(self, blocks: int = 1) -> None:
-        self.left -= blocks
-        if self.left < 0:
+    def spend(self, steps: int = 1) -> None:
+        self.steps += steps
+        if self.steps > self.limit:
             raise InvalidImage(
                 "Upload a valid image: this file is made of an unreasonable number of "
                 "tiny blocks for its size, which no real image needs."

@@ -64,10 +64,15 @@ class Item:
     construction: int = 0  # 0: file offsets; 1: inside idat; 2: from other items
     extents: list[tuple[int, int]] = field(default_factory=list)  # (start, end) in the file
     properties: list[Box] = field(default_factory=list)
+    first_of_kind: dict[bytes, Box] = field(default_factory=dict)  # property() in O(1)
     refs: dict[bytes, list[int]] = field(default_factory=dict)  # outgoing, by reference type
 
     def property(self, kind: bytes) -> Box | None:
-        return next((box for box in self.properties if box.kind == kind), None)
+        return self.first_of_kind.get(kind)
+
+    def add_property(self, box: Box) -> None:
+        self.properties.append(box)
+        self.first_of_kind.setdefault(box.kind, box)
 
 
 @dataclass
@@ -353,7 +358,7 @@ def _associate(data: bytes, iprp: Box, items: dict[int, Item], budget: Budget) -
                 if index > len(properties):
                     raise Malformed("an item has a property that is not there")
                 if index and item is not None:
-                    item.properties.append(properties[index - 1])
+                    item.add_property(properties[index - 1])
 
 
 def _relate(data: bytes, iref: Box, items: dict[int, Item], budget: Budget) -> None:
@@ -466,9 +471,9 @@ def decoded_pixels(data: bytes, heif: Heif, item: Item) -> int:
 def check_coded_sizes(data: bytes, heif: Heif, item: Item) -> None:
     """Raise Malformed where a coded picture is smaller than its ``ispe``: libheif refuses
     such a file only after decoding it, and Pillow's AVIF plugin draws garbage from it."""
-    for coded in (
-        (heif.items[tile] for tile in _tiles(heif, item)) if item.type == b"grid" else [item]
-    ):
+    # Each tile once: a grid may reference one tile thousands of times.
+    tiles = dict.fromkeys(_tiles(heif, item)) if item.type == b"grid" else {item.id: None}
+    for coded in (heif.items[tile] for tile in tiles):
         width, height = _declared(data, coded)
         actual = _coded_size(data, coded)
         if actual[0] < width or actual[1] < height:
@@ -539,7 +544,8 @@ def av1_size(data: bytes, item: Item) -> tuple[int, int]:
     box = item.property(b"av1C")
     if box is None:
         raise Malformed("an AV1 item without its decoder configuration")
-    for obus in (data[box.body + 4 : box.end], payload(data, item, 4096)):
+    # The sequence header comes first in both; 4096 bytes keep the work per tile constant.
+    for obus in (data[box.body + 4 : min(box.end, box.body + 4100)], payload(data, item, 4096)):
         size = bitstreams.av1_max_frame_size(obus)
         if size is not None:
             return size
