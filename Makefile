@@ -82,7 +82,7 @@ serve-gunicorn: $(VENV)/.base
 loadtest: $(VENV)/.test
 	$(PY) benchmarks/loadtest.py $(LOADTEST_ARGS)
 
-## scalebench: issue 12's figures at 100k rows (PostgreSQL, filesystem and S3 via moto) against
+## scalebench: the scale figures at 100k rows (PostgreSQL, filesystem and S3 via moto) against
 ##             their goals; not part of `make test`. SCALE_ARGS="--rows 1000000", --help
 scalebench: $(VENV)/.test
 	$(PY) -m benchmarks.scale $(SCALE_ARGS)

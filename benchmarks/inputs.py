@@ -9,17 +9,21 @@ bigger than a photo does.
 from __future__ import annotations
 
 import io
+import math
 import random
 from pathlib import Path
 
-from PIL import Image, ImageChops, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 BICUBIC = Image.Resampling.BICUBIC
 
-# name -> (the table's label, size, format). JPEGs are q90 photos; the PNG is an RGBA cut-out.
+# name -> (the table's label, size, format). JPEGs are q90 photos but the chart, a q90 test chart
+# (text, one-pixel lines, a star: where a resampler's sharpness shows); the PNG is an RGBA
+# cut-out.
 INPUTS = {
     "jpeg12": ("12 MP JPEG", (4000, 3000), "JPEG"),
     "jpeg24": ("24 MP JPEG", (6000, 4000), "JPEG"),
+    "chart12": ("12 MP JPEG chart", (4000, 3000), "JPEG"),
     "png4": ("4 MP PNG, alpha", (2448, 1632), "PNG"),
 }
 
@@ -54,7 +58,8 @@ def write_inputs(directory: Path) -> dict[str, Path]:
     """Write every input into ``directory``; return name -> path."""
     paths = {}
     for name, (_, (width, height), fmt) in INPUTS.items():
-        image = cutout(width, height) if fmt == "PNG" else photo(width, height)
+        make = {"png4": cutout, "chart12": chart}.get(name, photo)
+        image = make(width, height)
         buffer = io.BytesIO()
         if fmt == "JPEG":
             image.save(buffer, "JPEG", quality=90)
@@ -63,6 +68,50 @@ def write_inputs(directory: Path) -> dict[str, Path]:
         paths[name] = directory / f"{name}.{fmt.lower().replace('jpeg', 'jpg')}"
         paths[name].write_bytes(buffer.getvalue())
     return paths
+
+
+def chart(width: int, height: int) -> Image.Image:
+    """A sharp test chart: text from 12 to 96 px, groups of one-pixel lines 2 to 8 px apart in
+    three directions, a 72-spoke star and colour bars, black on white. What a screenshot, a
+    scanned page or a product label sends, and what DCT scaling or a soft resize would blur."""
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    unit = width // 40
+    y = unit
+    for size in (12, 16, 24, 36, 54, 72, 96):
+        font = ImageFont.load_default(size=size)
+        draw.text(
+            (unit, y),
+            f"{size} px: Sphinx of black quartz, judge my vow 0123456789",
+            (0, 0, 0),
+            font,
+        )
+        y += size * 3 // 2
+    for column, gap in enumerate((2, 3, 4, 6, 8)):
+        left, top = unit + column * 5 * unit, height // 2
+        for offset in range(0, 4 * unit, gap):
+            draw.line((left + offset, top, left + offset, top + 4 * unit), (0, 0, 0))
+            draw.line(
+                (left, top + 5 * unit + offset, left + 4 * unit, top + 5 * unit + offset), (0, 0, 0)
+            )
+            draw.line((left + offset, top + 10 * unit, left, top + 10 * unit + offset), (0, 0, 0))
+    centre, radius = (width - 8 * unit, height // 2 + 4 * unit), 6 * unit
+    for spoke in range(72):
+        angle = math.tau * spoke / 72
+        end = (centre[0] + radius * math.cos(angle), centre[1] + radius * math.sin(angle))
+        draw.line((*centre, *end), (0, 0, 0))
+    bars = [(255, 0, 0), (0, 160, 0), (0, 0, 255), (255, 200, 0), (0, 200, 220), (200, 0, 200)]
+    for index, colour in enumerate(bars):
+        draw.rectangle(
+            (
+                width - 14 * unit + index * 2 * unit,
+                unit,
+                width - 12 * unit + index * 2 * unit,
+                5 * unit,
+            ),
+            colour,
+        )
+    return image
 
 
 def small_like(fmt: str) -> bytes:

@@ -75,7 +75,7 @@ class Floor(Method):
         f"opaque sources, PNG compress_level={PNG_FLOOR_LEVEL} for transparent ones. The "
         "rendition pixels are the PSNR references, made before timing: no resize is timed."
     )
-    inputs = ("jpeg12", "jpeg24", "png4")
+    inputs = ("jpeg12", "jpeg24", "chart12", "png4")
 
     def prepare(self, data: bytes, label: str) -> Job:
         references = self._references(data, label)
@@ -101,8 +101,44 @@ class Floor(Method):
             return {name: image.resize(size, LANCZOS) for name, size in sizes.items()}
 
 
+class OwnFloor(Floor):
+    name = "floor[our decode]"
+    definition = (
+        "the floor of the default engine's own path: the JPEG decoded as that engine decodes "
+        "it (TurboJPEG through simplejpeg, one thread, shrunk on load by the factor the "
+        "engine picks for the largest rendition: 1/1 for 12 MP, 1/2 for 24 MP), then the "
+        "same five encodes as the floor. What is left above it is resizing and overhead."
+    )
+    inputs = ("jpeg12", "jpeg24", "chart12")
+
+    def setup(self, ctx: Context) -> None:
+        super().setup(ctx)
+        try:
+            from images_app.rendering.engines import base, turbo
+            from images_app.rendering.spec import fit_inside
+        except ImportError as exc:
+            raise Unavailable(f"images_app's engines do not import: {exc}") from exc
+        if turbo.simplejpeg is None:
+            raise Unavailable("simplejpeg is not installed")
+        self.base, self.turbo, self.fit_inside = base, turbo, fit_inside
+
+    def prepare(self, data: bytes, label: str) -> Job:
+        references = self._references(data, label)
+        with Image.open(io.BytesIO(data)) as image:
+            size = image.size
+        largest = max((self.fit_inside(*size, *box) for box in RENDITIONS.values()), key=sum)
+        factor = self.base.shrink_factor(size, largest)
+
+        def run() -> Outputs:
+            if self.turbo.decode(data, factor) is None:
+                raise RuntimeError("TurboJPEG did not decode the input")
+            return [(name, _encode_floor(reference)) for name, reference in references.items()]
+
+        return Job(run)
+
+
 class ImagesApp(Method):
-    inputs = ("jpeg12", "jpeg24", "png4")
+    inputs = ("jpeg12", "jpeg24", "chart12", "png4")
 
     def __init__(self, engine: str):
         self.engine = engine
@@ -394,6 +430,7 @@ METHODS: dict[str, Method] = {
     method.name: method
     for method in (
         Floor(),
+        OwnFloor(),
         ImagesApp("vips"),
         ImagesApp("pillow"),
         NaivePillow(),

@@ -5,7 +5,7 @@
 
 Builds a fresh database (PostgreSQL by default; ``--database-url sqlite`` for a temporary file),
 seeds ``--rows`` image rows over skewed owners and their objects (``seed.py``: COPY, files and
-moto keys written directly, no uploads), then measures each figure issue 12 sets a goal for and
+moto keys written directly, no uploads), then measures each figure that has a scale goal and
 prints it against that goal:
 
 - the admin image list, unfiltered and filtered, and a search by id;
@@ -233,7 +233,7 @@ def get_ok(client, url: str, **query):
 # -- Measurements -------------------------------------------------------------------------------
 
 ADMIN = "/admin/images_app/image/"
-ADMIN_GOAL = 0.5  # seconds, issue 12
+ADMIN_GOAL = 0.5  # seconds
 API_GOAL = 50.0  # milliseconds of server time per page
 DELETE_GOAL = 30.0  # seconds of request time
 SWEEP_MEMORY_HEADROOM = 64  # MiB over a bare `manage.py check` child

@@ -60,6 +60,9 @@ DEFAULTS = {
     # Listing and batch deletion for housekeeping, by storage class: {"<storage class path>":
     # "<images_app.bulk.BulkOperations subclass path>"}; S3 and the filesystem are built in.
     "BULK_OPERATIONS": {},
+    # Deleting many images at once (a user's): files deleted right after the commit, at most;
+    # the rest stay queued for `manage.py sweep_storage`, so the request stays short.
+    "DELETE_INLINE_FILES": 12_000,
 }
 
 

@@ -26,6 +26,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import serializers
 
 from .conf import app_settings
@@ -154,6 +155,29 @@ def version_parameter() -> OpenApiParameter:
     )
 
 
+def fields_by_version() -> dict:
+    """``x-fields-by-version``: which body fields each version takes, for Swagger UI's form.
+
+    OpenAPI 3.0 cannot tie a request body to a header, so the rule travels as an extension that
+    the docs page's plugin (``images_app/swagger_ui.js``) reads to show the chosen version's fields.
+    """
+    low, high = app_settings.MIN_VERSION, app_settings.MAX_VERSION
+    ranges = [
+        (low, TYPE_SINCE - 1, ["product_image"]),
+        (TYPE_SINCE, IMAGE_FIELD_SINCE - 1, ["product_image", "type"]),
+        (IMAGE_FIELD_SINCE, high, ["image", "type"]),
+    ]
+    return {
+        "header": "X-Api-Version",
+        "default": app_settings.DEFAULT_VERSION,
+        "ranges": [
+            {"from": start, "to": end, "fields": fields}
+            for start, end, fields in ranges
+            if start <= end
+        ],
+    }
+
+
 ID_PARAMETER = OpenApiParameter(
     "id",
     {"type": "integer", "minimum": -(10**18) + 1, "maximum": 10**18 - 1},
@@ -234,6 +258,7 @@ def annotate(view_class):
             },
             parameters=[*common, RETRY_AFTER],
             examples=[UPLOAD_EXAMPLE],
+            extensions={"x-fields-by-version": fields_by_version()},
         ),
         list=extend_schema(
             summary="List the caller's images",
@@ -279,11 +304,40 @@ class ImageViewSetSchema(OpenApiViewExtension):
 
 
 class BearerTokenScheme(DjangoOAuthToolkitScheme):
-    """django-oauth-toolkit's scheme, for the app's header-only bearer authentication."""
+    """Two ways to send the same bearer token: the OAuth2 flow, or a pasted token.
+
+    ``oauth2`` is django-oauth-toolkit's scheme (Swagger UI fetches a token from ``/o/token/``
+    with a client id and secret); ``bearer`` is a plain HTTP bearer field for a token that
+    ``issue_token`` (or ``make run``) printed. Either one is enough.
+    """
 
     target_class = "images_app.authentication.BearerTokenAuthentication"
     match_subclasses = True
     priority = 1
+    name = ["oauth2", "bearer"]
+
+    def get_security_requirement(self, auto_schema) -> list[dict]:
+        view = auto_schema.view
+        scopes = list(getattr(view, "required_scopes", []))
+        return [{"oauth2": scopes}, {"bearer": []}]
+
+    def get_security_definition(self, auto_schema) -> list[dict]:
+        bearer = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token with the `images` scope, as `manage.py issue_token` or "
+            "`make run` print it.",
+        }
+        return [super().get_security_definition(auto_schema), bearer]
+
+
+class SwaggerView(SpectacularSwaggerView):
+    """drf-spectacular's Swagger UI, plus a plugin that shows the chosen version's fields.
+
+    ``path("api/docs/", SwaggerView.as_view(url_name="schema"))``.
+    """
+
+    template_name_js = "images_app/swagger_ui.js"
 
 
 def preprocess_endpoints(endpoints: list, **kwargs) -> list:

@@ -5,6 +5,7 @@ import os
 import secrets
 import socket
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from requests.structures import CaseInsensitiveDict
 from rest_framework.test import APIClient
 
 from images_app.models import Image
+from images_app.storage import get_storage
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -149,6 +151,23 @@ def backend(request, settings, tmp_path):
     storages._storages["images"] = storage  # the same configuration, already connected
     yield chosen
     chosen.empty()
+
+
+@pytest.fixture
+def s3_requests(backend):
+    """S3 requests the app's storage client makes, by operation name (botocore's own events)."""
+    requests_: Counter[str] = Counter()
+    if backend.name != "s3":
+        yield requests_
+        return
+    events = get_storage().connection.meta.client.meta.events
+
+    def count(model, **kwargs):
+        requests_[model.name] += 1
+
+    events.register("before-call.s3", count, unique_id="tests.s3_requests")
+    yield requests_
+    events.unregister("before-call.s3", unique_id="tests.s3_requests")
 
 
 @pytest.fixture(autouse=True)

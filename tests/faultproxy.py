@@ -311,6 +311,7 @@ class TcpFaultProxy:
         proxy.refuse()                        # the server is down: every connection is reset and
                                               # new ones are refused
         proxy.refuse_on(b'INSERT INTO "t"')   # goes down the moment a client sends these bytes
+        proxy.stall()                         # connections reset; new ones accepted, never served
         proxy.heal()                          # listening again, on the same port
 
     ``refuse_on`` makes a fault land at an exact point of a request (say, after its files are
@@ -324,6 +325,7 @@ class TcpFaultProxy:
         self.connections: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._trigger: bytes | None = None
+        self._stalling = False
 
     def start(self) -> TcpFaultProxy:
         listener = socket.socket()
@@ -338,6 +340,20 @@ class TcpFaultProxy:
     def refuse_on(self, trigger: bytes) -> None:
         with self.lock:
             self._trigger = trigger
+
+    def stall(self) -> None:
+        """Reset every connection; accept new ones but never answer (a server gone silent)."""
+        self._cut_connections()
+        with self.lock:
+            self._stalling = True
+
+    def _cut_connections(self) -> None:
+        with self.lock:
+            connections, self.connections = set(self.connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
     def refuse(self) -> None:
         with self.lock:
@@ -355,7 +371,10 @@ class TcpFaultProxy:
     def heal(self) -> TcpFaultProxy:
         with self.lock:
             self._trigger = None
+            stalled, self._stalling = self._stalling, False
             down = self._listener is None
+        if stalled:
+            self._cut_connections()
         return self.start() if down else self
 
     def stop(self) -> None:
@@ -367,6 +386,10 @@ class TcpFaultProxy:
                 client, _ = listener.accept()
             except OSError:  # refused: the listener is closed
                 return
+            with self.lock:
+                if self._stalling:
+                    self.connections.add(client)  # held open, never read, until heal()
+                    continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:

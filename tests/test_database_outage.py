@@ -135,6 +135,21 @@ def test_the_database_going_down_after_the_files_are_stored_removes_them(
     assert upload(site, server).status_code == 200  # no restart needed
 
 
+def test_a_database_gone_silent_is_503_within_the_connect_timeout_not_a_hang(
+    site, server, healed, database
+):
+    """Connections are accepted and never answered: without a connect timeout the worker waits
+    until gunicorn kills it (120 s) and the client's 60 s timeout fires first."""
+    assert upload(site, server).status_code == 200
+    healed.stall()  # DATABASE_CONNECT_TIMEOUT is 2 s for this server
+
+    response = upload(site, server)
+
+    assert_unavailable(response)
+    healed.heal()
+    assert upload(site, server).status_code == 200
+
+
 def test_postgresql_waits_are_bounded_and_set_from_the_environment(site, database):
     code = (
         "from django.db import connection; c = connection.cursor(); "

@@ -11,7 +11,8 @@ from images_app.exceptions import CATALOGUE, entry_for, for_status, markdown_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The contract's error table (SPEC.md), written out here: tests never read outside the repo.
+# Every error key and status the API answers (the README's Errors table, docs/api.md), written
+# out here: a key added, dropped or moved to another status is a contract change, made here too.
 CONTRACT = {
     ("common.serializer_error", 400),
     ("common.parse_error", 400),

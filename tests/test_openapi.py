@@ -132,15 +132,33 @@ def test_the_upload_body_is_multipart_with_a_binary_file(document):
     assert upload["properties"]["product_image"]["format"] == "binary"
 
 
-def test_oauth2_with_the_images_scope(document):
-    scheme = document["components"]["securitySchemes"]["oauth2"]
+def test_oauth2_with_the_images_scope_or_a_pasted_bearer_token(document):
+    schemes = document["components"]["securitySchemes"]
+    scheme = schemes["oauth2"]
 
     assert scheme["type"] == "oauth2"
     for flow in scheme["flows"].values():
         assert flow["tokenUrl"] == "/o/token/"
         assert "images" in flow["scopes"]
+    assert schemes["bearer"]["type"] == "http"
+    assert schemes["bearer"]["scheme"] == "bearer"
+    assert "issue_token" in schemes["bearer"]["description"]
     for _, _, operation in operations(document):
-        assert operation["security"] == [{"oauth2": ["images"]}]
+        assert operation["security"] == [{"oauth2": ["images"]}, {"bearer": []}]
+
+
+def test_the_upload_says_which_fields_each_version_takes(document):
+    rule = document["paths"]["/api/images/"]["post"]["x-fields-by-version"]
+
+    assert rule == {
+        "header": "X-Api-Version",
+        "default": 12,
+        "ranges": [
+            {"from": 1, "to": 2, "fields": ["product_image"]},
+            {"from": 3, "to": 7, "fields": ["product_image", "type"]},
+            {"from": 8, "to": 12, "fields": ["image", "type"]},
+        ],
+    }
 
 
 def test_the_rendition_names_follow_the_settings(client, settings):

@@ -185,3 +185,39 @@ def test_unclaimed_bytes_in_a_big_mdat_cost_one_pass():
     stripped = strip_metadata(original, "HEIF", work=work)
     assert PLACE not in stripped
     assert work.copied <= 2 * len(original) and work.steps <= 1000
+
+
+def _iloc(entries: list[tuple[int, int, int]]) -> bytes:
+    rows = b"".join(struct.pack(">HHHHII", id_, 0, 0, 1, at, size) for id_, at, size in entries)
+    return heif.full_box(b"iloc", bytes([0x44, 0]) + struct.pack(">H", len(entries)) + rows, 1)
+
+
+def test_many_exif_items_over_one_big_extent_cost_one_pass():
+    parts, primary = parts_of(heif.heic(exif=heif.camera_exif()))
+    big = b"\0\0\0\x06" + heif.camera_exif() + bytes(2_000_000)
+    parts = with_part(parts, b"Exif", data=big)
+    exif_id = next(part.id for part in parts if part.type == b"Exif")
+    extra = [heif.Part(1000 + n, b"Exif") for n in range(500)]  # all over the big one
+    dummy = _iloc([(part.id, 0, 0) for part in [*parts, *extra]])
+    mdat = heif.build([*parts, *extra], primary, iloc=dummy).rindex(b"mdat") + 4
+    entries, at = [], mdat
+    for part in parts:
+        entries.append((part.id, at, len(part.data)))
+        at += len(part.data)
+    where = next(entry[1:] for entry in entries if entry[0] == exif_id)
+    entries += [(part.id, *where) for part in extra]
+    original = heif.build([*parts, *extra], primary, iloc=_iloc(entries))
+    work = Work()
+
+    stripped = strip_metadata(original, "HEIF", work=work)
+
+    assert work.copied <= 2 * len(original), work.copied
+    assert heif.LATITUDE_BYTES not in stripped and raw_exif_first(stripped) == {0x0112: 6}
+    assert decoded(stripped) == decoded(original)
+
+
+def raw_exif_first(data: bytes) -> dict:
+    item = next(item for item in parsed(data).items.values() if item.type == b"Exif")
+    exif = Image.Exif()
+    exif.load(isobmff.payload(data, item, 64)[4:])
+    return dict(exif)

@@ -20,7 +20,7 @@ from images_app.rendering.metadata import Work, exif
 from images_app.rendering.probe import exif_orientation
 
 from . import heif
-from .corpus import encode, gif, jpeg_with_segments, png_chunk, riff_chunk, segment
+from .corpus import encode, gif, jpeg_with_segments, png, png_chunk, riff_chunk, segment
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),
@@ -296,3 +296,61 @@ def test_the_reader_visits_each_entry_once_and_copies_nothing():
     work = Work()
     assert exif.orientation(data, work) is None
     assert work.steps == 65_535 and work.copied == 0
+
+
+# --- Cost: work linear in the file's size, whatever its shape --------------------------------
+
+
+def big_ifd_exif(entries: int = 65_535, block: int = 3_000_000) -> bytes:
+    """IFD0 of ``entries`` entries, each pointing at the whole of a ``block``-byte payload:
+    a per-entry eraser or value copy would cost entries x block."""
+    rows = [(0x8825 if i % 2 else 0x9000 + i % 64, 7, block, b"\0\0\0\x08") for i in range(entries)]
+    return b"Exif\0\0" + tiff_bytes(">", rows, tail=bytes(block))
+
+
+def many(kind: str) -> tuple[str, bytes]:
+    if kind == "jpeg-segments":
+        jpeg = encode("JPEG", (16, 16))
+        return "JPEG", jpeg_with_segments(jpeg, *[segment(0xFE, b"52.52N")] * 9_000)
+    if kind == "png-chunks":
+        chunks = png_chunk(b"tEXt", b"Comment\x0052.52N") * 15_000
+        return "PNG", png(1, 1, zlib.compress(b"\0\0"), extra=chunks)
+    if kind == "gif-comments":
+        return "GIF", gif(1, 1, 1, before=b"!\xfe\x0652.52N\x00" * 9_000)
+    if kind == "webp-chunks":
+        original = encode("WEBP", exif=camera_exif().tobytes())
+        body = original[12:] + riff_chunk(b"TEXT", b"52.52N") * 15_000
+        return "WEBP", b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+    if kind == "jpeg-big-ifd":  # APP1 is at most 64 KiB: 5,000 entries over all of it
+        return "JPEG", jpeg_with_segments(
+            encode("JPEG"), segment(0xE1, big_ifd_exif(5_000, 60_000 - 5_000 * 12))
+        )
+    if kind == "png-big-ifd":
+        return "PNG", png(
+            1, 1, zlib.compress(b"\0\0"), extra=png_chunk(b"eXIf", big_ifd_exif()[6:])
+        )
+    if kind == "webp-big-ifd":
+        return "WEBP", encode("WEBP", exif=big_ifd_exif())
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "jpeg-segments",
+        "png-chunks",
+        "gif-comments",
+        "webp-chunks",
+        "jpeg-big-ifd",
+        "png-big-ifd",
+        "webp-big-ifd",
+    ],
+)
+def test_the_worst_shapes_cost_work_linear_in_the_file_size(kind):
+    fmt, data = many(kind)
+    work = Work()
+    stripped = strip_metadata(data, fmt, work=work)
+    assert b"52.52N" not in stripped and LATITUDE_BYTES not in stripped
+    # A step per block or IFD entry (each at least 6 bytes), each byte copied about once.
+    assert work.steps <= len(data) // 6 + 100, work.steps
+    assert work.copied <= 2 * len(data) + 1000, work.copied

@@ -8,7 +8,7 @@ import random
 import struct
 import zlib
 
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageStat
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 QUADRANTS = (RED, GREEN, BLUE, WHITE)  # top-left, top-right, bottom-left, bottom-right
@@ -75,6 +75,30 @@ def photo(width: int, height: int, seed: int = 7) -> Image.Image:
         colour = tuple(rng.randrange(256) for _ in range(3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
     return image.filter(ImageFilter.GaussianBlur(0.6))
+
+
+def chart(width: int, height: int) -> Image.Image:
+    """A sharp test chart, black on white: text from 8 px up, one-pixel lines 2 to 6 px apart
+    across and down, and a star of one-pixel spokes: where a soft resize or DCT scaling shows."""
+    image = Image.new("RGB", (width, height), WHITE)
+    draw = ImageDraw.Draw(image)
+    y = 4
+    for size in (8, 12, 18, 27, 40):
+        font = ImageFont.load_default(size=size)
+        draw.text((4, y), "Sphinx of black quartz, judge my vow 0123456789", (0, 0, 0), font)
+        y += size * 3 // 2
+    box = width // 8
+    for column, gap in enumerate((2, 3, 4, 6)):
+        left, top = 4 + column * (box + 8), height // 2
+        for offset in range(0, box, gap):
+            draw.line((left + offset, top, left + offset, top + box), (0, 0, 0))
+            draw.line((left, top + box + 8 + offset, left + box, top + box + 8 + offset), (0, 0, 0))
+    centre, radius = (width - box - 8, height // 2 + box // 2), box
+    for spoke in range(48):
+        angle = math.tau * spoke / 48
+        end = (centre[0] + radius * math.cos(angle), centre[1] + radius * math.sin(angle))
+        draw.line((*centre, *end), (0, 0, 0))
+    return image
 
 
 def png16(width: int, height: int, colour: tuple[int, ...]) -> bytes:

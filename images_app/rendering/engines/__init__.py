@@ -60,6 +60,9 @@ class Output:
     format: str  # JPEG, PNG or WEBP
     width: int
     height: int
+    # Which decoder read the source, and at what scale ("turbojpeg 1/2", "libvips",
+    # "pillow 1/1"...): the correctness matrix asserts on it.
+    decoded_by: str = ""
 
     @property
     def extension(self) -> str:

@@ -37,6 +37,11 @@ _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 class PillowEngine(BaseEngine):
     """Pillow only: works wherever Pillow does; see BaseEngine for the plan."""
 
+    # Pillow resizes a 12 MP decode to 1600 px in 155 ms of CPU (2048 -> 1600: 61 ms), and
+    # keeping its 4-byte pixels for it takes a 24 MP upload to 74 MiB (budget 64): here the
+    # renditions cascade from the largest, at 39.0 dB (the sharp chart's 1600) instead of 52.
+    cascade_from_decode = False
+
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
         try:
             image = Image.open(io.BytesIO(data), formats=list(formats))
@@ -48,22 +53,27 @@ class PillowEngine(BaseEngine):
 
     def load(self, source: Source, size: Size) -> tuple[Image.Image, bool]:
         image = source.handle
-        target = stored(size, source.orientation)
+        factor = 1
         try:
-            factor = shrink_factor(image.size, target) if source.format == "JPEG" else 1
+            if source.format == "JPEG":
+                factor = shrink_factor(image.size, stored(size, source.orientation))
             if factor > 1:
                 image.draft(image.mode, (image.width // factor, image.height // factor))
             image.load()
         except Exception as exc:
             raise not_an_image(source.formats) from exc
-        icc = image.info.get("icc_profile")
-        image, transparent = _normalize(image)
-        image = self.resize(image, target)
-        image = _to_srgb(image, icc)
+        source.icc = image.info.get("icc_profile")
+        source.decoded_by = f"pillow 1/{factor}"
+        return _normalize(image)
+
+    def finish(self, decoded: Image.Image, source: Source, size: Size) -> Image.Image:
+        image = _to_srgb(self.resize(decoded, stored(size, source.orientation)), source.icc)
         if source.orientation in ORIENTATIONS:
             image = image.transpose(ORIENTATIONS[source.orientation])
+        if image is decoded:
+            image = image.copy()  # the rendition's info is cleared below, not the decode's
         image.info = {}  # else Pillow writes some of it (ICC, comments) into some formats
-        return image, transparent
+        return image
 
     def resize(self, image: Image.Image, size: Size) -> Image.Image:
         if image.size == size:

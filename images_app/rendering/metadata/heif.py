@@ -35,6 +35,7 @@ from .work import Work
 
 _SHOWN_TYPES = {*isobmff.CODECS, b"grid", b"iden", b"iovl", b"tmap"}
 _ESSENTIAL_TOP = {b"ftyp", b"meta", b"mdat"}
+_EXIF_READ = 64 * 1024
 # Item properties a decoder or viewer reads; everything else in ipco is blanked.
 _PROPERTIES = {
     *(b"ispe", b"pixi", b"colr", b"hvcC", b"av1C", b"irot", b"imir", b"clap", b"auxC"),
@@ -60,9 +61,10 @@ def strip(data: bytes, fmt: str, work: Work) -> bytes:
         _zero_outside(out, start, end, kept, work)
     _blank_descriptions(data, heif, out, kept, work)
     zeroed = _Spans([*_data_regions(heif), *((b.body, b.end) for b in _unread_boxes(heif))])
+    readable = len(data)  # EXIF read across all Exif items: never more than the file
     for item in heif.items.values():
         if item.type == b"Exif" and _writable(item, kept, zeroed):
-            _write_exif(data, item, out, work)
+            readable -= _write_exif(data, item, out, min(readable, _EXIF_READ), work)
     return bytes(out[: _file_end(heif, kept)])
 
 
@@ -155,21 +157,38 @@ def _blank_properties(
             _rename_free(data, prop, out, kept, work)
 
 
-def _write_exif(data: bytes, item: isobmff.Item, out: bytearray, work: Work) -> None:
-    """The item's bytes (already zeroed) become an orientation-only EXIF block: a 4-byte
-    offset to the TIFF header, "Exif\\0\\0", the header; an empty IFD0 where there is no
-    orientation, because Pillow's AVIF plugin wants EXIF it can parse."""
-    payload = isobmff.payload(data, item)
-    work.copied += len(payload)
+def _write_exif(data: bytes, item: isobmff.Item, out: bytearray, limit: int, work: Work) -> int:
+    """The item's first bytes (the rest is zeroed already) become an orientation-only EXIF
+    block: a 4-byte offset to the TIFF header, "Exif\\0\\0", the header; an empty IFD0 where
+    there is no orientation, because Pillow's AVIF plugin wants EXIF it can parse. The
+    orientation is read from the first ``limit`` bytes; returns how many were read. With
+    nothing left to read (a file of many Exif items) the item stays zeroed."""
+    if limit <= 0:
+        return 0
+    payload = work.copy(_head(data, item, limit))
     offset = int.from_bytes(payload[:4]) if len(payload) >= 4 else len(payload)
     value = exif.orientation(payload[4 + offset :], work) if offset < len(payload) else None
     tiff = exif.orientation_tiff(value) or exif.EMPTY_TIFF
     block = struct.pack(">I", 6) + exif.EXIF_HEADER + tiff
-    if len(block) > len(payload):
-        return  # no room even for that: left zeroed
-    block = block.ljust(len(payload), b"\x00")
+    if len(block) > sum(end - start for start, end in item.extents):
+        return len(payload)  # no room even for that: left zeroed
     for start, end in item.extents:
-        out[start:end], block = block[: end - start], block[end - start :]
+        piece, block = block[: end - start], block[end - start :]
+        out[start : start + len(piece)] = piece
+        if not block:
+            break
+    return len(payload)
+
+
+def _head(data: bytes, item: isobmff.Item, limit: int) -> bytes:
+    """The first ``limit`` bytes of the item, its extents joined."""
+    parts = []
+    for start, end in item.extents:
+        if limit <= 0:
+            break
+        parts.append(data[start : min(end, start + limit)])
+        limit -= len(parts[-1])
+    return b"".join(parts)
 
 
 def _file_end(heif: isobmff.Heif, kept) -> int:
