@@ -167,7 +167,7 @@ def _with_scan_check(layout: Layout, sof: int, scanned: int) -> Layout:
         return layout
     refusal = InvalidImage(
         f"Upload a valid image: this JPEG file is truncated or damaged: it declares "
-        f"{width}\u00d7{height} pixels but holds only {scanned} bytes of image data, far "
+        f"{width} x {height} pixels but holds only {scanned} bytes of image data, far "
         f"too few for that size."
     )
     return replace(layout, refusal=refusal)
@@ -204,7 +204,7 @@ def _png_layout(data: bytes, max_frames: int) -> Layout:
     width, height, depth, colour = struct.unpack_from(">IIBB", data, ihdr.body)
     samples = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}.get(colour, 4)  # a palette decodes to RGB(A)
     frames = _apng_frames(data, chunks, kinds)
-    layout = Layout("PNG", (width, height), frames, bytes_per_pixel=samples * (depth + 7) // 8)
+    layout = Layout("PNG", (width, height), frames, bytes_per_pixel=samples * ((depth + 7) // 8))
     damaged = next((chunk for chunk in chunks if not _png_crc_ok(data, chunk)), None)
     if damaged is not None and _png_critical(damaged.kind):
         kind = damaged.kind.decode("latin-1")
@@ -319,8 +319,8 @@ def _gif_layout(data: bytes, max_frames: int) -> Layout:
         left, top, w, h = struct.unpack_from("<4H", data, block.body)
         if refusal is None and (w > screen[0] or h > screen[1]):
             refusal = InvalidImage(
-                f"Upload a valid image: this GIF file has a frame of {w}\u00d7{h} pixels on a "
-                f"screen of {screen[0]}\u00d7{screen[1]}; a frame larger than its screen is "
+                f"Upload a valid image: this GIF file has a frame of {w} x {h} pixels on a "
+                f"screen of {screen[0]} x {screen[1]}; a frame larger than its screen is "
                 "not a real animation."
             )
         if frames == 0:

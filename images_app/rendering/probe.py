@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from .containers import Layout, read_layout
+from .containers import Layout, read_layout, without_damaged_chunks
 from .errors import InvalidImage, not_an_image
 from .formats import HEIF_FORMATS, content_type, extension
 
@@ -140,7 +140,8 @@ def _walk(data: bytes, formats: Sequence[str], max_frames: int) -> Layout | None
 
 def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int) -> SourceInfo:
     try:
-        with Image.open(io.BytesIO(data), formats=list(formats)) as image:
+        readable = without_damaged_chunks(data)  # as libpng reads it, and engines.render
+        with Image.open(io.BytesIO(readable), formats=list(formats)) as image:
             _check_mpo_index(image)
             fmt = "JPEG" if image.format == "MPO" else image.format
             same = layout is not None and layout.format == fmt

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..containers import without_damaged_chunks
 from ..formats import content_type, extension
 from ..spec import RenditionSpec
 
@@ -142,6 +143,7 @@ def render(
     """
     from .base import pillow_format
 
+    data = without_damaged_chunks(data)  # as libpng reads it; Pillow would refuse the file
     chosen = get_engine(engine)
     decoder = decoder_for(chosen, pillow_format(data, formats))
     return decoder.render(data, specs, formats=formats, on_output=on_output)
