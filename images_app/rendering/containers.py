@@ -45,6 +45,8 @@ class Layout:
     pixels: int | None = None  # decoded pixels per frame, where more than the size says
     refusal: InvalidImage | None = None  # raised after the limits, which say more
     bytes_per_pixel: int = 4  # of the decoded picture, as the engines hold it
+    shown: tuple[int, int] | None = None  # HEIF: as displayed (irot applied), alpha or not,
+    alpha: bool = False  # for the files libheif decodes and Pillow's AVIF plugin can't open
 
 
 class Budget:
@@ -57,11 +59,14 @@ class Budget:
         self.limit = 20_000 + len(data) // 200
         self.steps = 0
 
-    def spend(self, steps: int = 1) -> None:
+    def spend(self, steps: int = 1, why: str | None = None) -> None:
+        """Count ``steps``; past the limit, refuse with ``why`` (what the steps were spent
+        on, where that names the problem better) or the tiny-blocks message."""
         self.steps += steps
         if self.steps > self.limit:
             raise InvalidImage(
-                "Upload a valid image: this file is made of an unreasonable number of "
+                why
+                or "Upload a valid image: this file is made of an unreasonable number of "
                 "tiny blocks for its size, which no real image needs."
             )
 
@@ -94,6 +99,10 @@ def signature_format(data: bytes) -> str | None:
 SOS, EOI, APP1 = 0xDA, 0xD9, 0xE1
 _NO_LENGTH = {0x01, 0xD8, *range(0xD0, 0xD8)}  # TEM, SOI and RSTn stand alone
 _SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG and DAC share the range
+_JPEG_DAMAGED = (
+    "Upload a valid image: this JPEG file is damaged: much of it is neither image data nor "
+    "the segments that describe it (the data after byte {at} is out of place)."
+)
 _HUFFMAN_SOF = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive: what Pillow decodes
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # not stuffing (FF00), not RSTn
 _NOT_FF = re.compile(rb"[^\xff]")
@@ -105,7 +114,9 @@ def jpeg_segments(data: bytes) -> Iterator[Block]:
     pos = start
     while (ff := data.find(b"\xff", pos)) >= 0 and (found := _NOT_FF.search(data, ff)):
         marker = found.start()
-        budget.spend(1 + marker - pos)  # Pillow steps through junk and fill bytes one by one
+        junk = ff - pos + (data[marker] == 0)  # bytes outside any segment: damage
+        why = _JPEG_DAMAGED.format(at=pos) if junk else None
+        budget.spend(1 + marker - pos, why)  # Pillow steps through junk and fill bytes one by one
         if data[marker] == 0:  # an escaped FF outside a scan: junk, as Pillow reads it
             pos = marker + 1
             continue
@@ -399,14 +410,16 @@ def _heif_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout
         raise InvalidImage(str(exc)) from exc
     except isobmff.Malformed as exc:
         raise _malformed(data) from exc
+    shown = isobmff.displayed_size(data, heif.primary)
+    layout = Layout(fmt, size, frames, pixels, shown=shown, alpha=len(planes) > 1)
     try:
         for plane in planes:
             isobmff.check_coded_sizes(data, heif, plane)
     except isobmff.Malformed as exc:
         refusal = _malformed(data)
         refusal.__cause__ = exc
-        return Layout(fmt, size, frames, pixels, refusal)
-    return Layout(fmt, size, frames, pixels)
+        return replace(layout, refusal=refusal)
+    return layout
 
 
 def _malformed(data: bytes) -> InvalidImage:

@@ -147,7 +147,7 @@ def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int
             same = layout is not None and layout.format == fmt
             if layout is not None and layout.format in HEIF_FORMATS and not same:
                 # pillow-heif opens AVIF too, and then can't decode it: list "AVIF" first.
-                raise not_an_image(formats)
+                raise ValueError(f"Pillow read a {layout.format} file as {fmt}")
             frames = layout.frames if same else getattr(image, "n_frames", 1)
             width, height = image.size
             if _orientation(image) in _TRANSPOSED:
@@ -160,6 +160,11 @@ def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int
             f"Image is too large; the limit is {_megapixels(limit)} megapixels."
         ) from exc
     except Exception as exc:  # Pillow raises many types on hostile input; all mean "not an image"
+        if layout is not None and layout.format == "AVIF" and layout.shown is not None:
+            # Derived primary items, some alpha layouts: libheif (the vips engine) decodes
+            # what Pillow's AVIF plugin can't open; render() says if neither can.
+            mode = "RGBA" if layout.alpha else "RGB"
+            return SourceInfo("AVIF", *layout.shown, layout.frames, mode)
         raise not_an_image(formats) from exc
 
 

@@ -703,8 +703,8 @@ def _avif_cases() -> list[Case]:
         Case(
             "avif_animated",
             heif.encode("AVIF", image=frames[0], save_all=True, append_images=frames[1:]),
-            False,
-            "image sequences are not accepted",
+            True,
+            "a sequence beside a primary item: its first picture, as animated GIF and WebP",
         ),
         Case(
             "avif_sequence_header_16000x12000",

@@ -5,7 +5,7 @@ limit and warnings as errors, opens and fully decodes the file. Every file runs 
 engine; they are small (the largest is 1.8 MB), so nothing is sampled.
 
 Where Pillow alone refuses a file that libpng shows correctly, the app accepts it, as the
-rule for uploads says (a file a mainstream decoder shows is accepted): ``LIBPNG_SHOWS``.
+rule for uploads says (a file a mainstream decoder shows is accepted): ``images.LIBPNG_SHOWS``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import pytest
 from images_app.rendering import InvalidImage
 
 from ..images import PILLOW_IMAGES as CORPUS
+from ..images import shown
 
 ROWS = json.loads((CORPUS / "manifest.json").read_text())
-# An iCCP chunk that fails its checksum: Pillow refuses the file, libpng skips the chunk.
-LIBPNG_SHOWS = {"images/unknown_compression_method.png"}
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore"),  # Pillow warns on odd files; outcomes are what count
@@ -31,7 +30,7 @@ pytestmark = [
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row["file"])
 def test_corpus_file(row, outcome):
     result = outcome((CORPUS / row["file"]).read_bytes())
-    if row["pillow_decodes"] or row["file"] in LIBPNG_SHOWS:
+    if shown(row):
         assert not isinstance(result, InvalidImage), f"refused: {result} ({result.__cause__!r})"
         info = result[0]
         assert (info.format, info.frames >= 1) == (row.get("format", "PNG"), True)

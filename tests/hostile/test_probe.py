@@ -319,3 +319,15 @@ def test_a_png_whose_text_chunk_fails_its_checksum_is_accepted(engine):
     assert (inspect(damaged).width, inspect(damaged).height) == (40, 30)
     outputs = render(damaged, [parse_spec("thumb", "max-20x20")], formats=FORMATS, engine=engine)
     assert (outputs[0].width, outputs[0].height) == (20, 15)
+
+
+def test_a_damaged_camera_jpeg_is_refused_as_damaged():
+    # A stray marker mid-scan: what follows it is out of place, a megabyte of it. It is not
+    # "tiny blocks" (what a file of empty segments is), so the message must not say so.
+    photo = encode("JPEG", (1200, 900), quality=95)
+    scan = photo.index(b"\xff\xda")
+    middle = scan + (len(photo) - scan) // 3
+    damaged = photo[:middle] + b"\xff\xe1\x00\x10" + photo[middle:]
+    message = refusal(damaged)
+    assert message.startswith("Upload a valid image: this JPEG file is damaged:")
+    assert "tiny blocks" not in message
