@@ -401,7 +401,7 @@ def main() -> None:
                     stop(server)
                 phases[workers].append(phase)
                 report(phase)
-        summary(phases)
+        summary(phases, render_cpu(data, args.vips_concurrency))
     finally:
         if s3 is not None:
             stop(s3)
@@ -426,7 +426,45 @@ def report(phase: Phase) -> None:
     )
 
 
-def summary(phases: dict[int, list[Phase]]) -> None:
+# One process renders the upload as a worker's render does (inspect, strip metadata, render the
+# default renditions with the default engine), after a warm-up; prints its median CPU seconds.
+RENDER_ALONE = """
+import sys, time, statistics
+from images_app.rendering import inspect_image, parse_spec, render, strip_metadata
+formats = ["JPEG", "PNG", "GIF", "WEBP"]
+boxes = {"thumb": 150, "thumb_retina": 300, "ipad": 1024, "ipad_retina": 2048, "ebay": 1600}
+specs = [parse_spec(name, f"max-{box}x{box}") for name, box in boxes.items()]
+data = sys.stdin.buffer.read()
+def once():
+    start = time.process_time()
+    info = inspect_image(data, formats=formats, max_pixels=60_000_000)
+    strip_metadata(data, info.format)
+    render(data, specs, formats=formats)
+    return time.process_time() - start
+once()
+print(statistics.median(once() for _ in range(5)))
+"""
+
+
+def render_cpu(data: bytes, vips_concurrency: int) -> float | None:
+    """CPU seconds of the render alone, in a fresh process set up as a worker is."""
+    env = {**os.environ, "VIPS_CONCURRENCY": str(vips_concurrency)}
+    completed = subprocess.run(
+        [sys.executable, "-c", RENDER_ALONE],
+        input=data,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    try:
+        return float(completed.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(f"Render alone failed: {completed.stderr.decode()[-300:]}")
+        return None
+
+
+def summary(phases: dict[int, list[Phase]], render_alone: float | None = None) -> None:
     """The best round of each worker count (the one least disturbed by the rest of the machine)."""
     best = {workers: max(runs, key=lambda p: p.rate) for workers, runs in phases.items()}
     print("\nBest of each:")
@@ -446,6 +484,12 @@ def summary(phases: dict[int, list[Phase]]) -> None:
             f"App CPU per upload (median): {statistics.median(cpu):.2f} s, so one core of an app "
             f"machine sustains about {per_core:.1f} uploads/s."
         )
+        if render_alone:
+            print(
+                f"Render alone (inspect, strip, render; same picture, one process): "
+                f"{render_alone:.2f} s CPU; app CPU per upload / render alone: "
+                f"{statistics.median(cpu) / render_alone:.2f}x (issue 13's goal: <= 1.15x)."
+            )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Load average at the end: {load:.1f} on {os.cpu_count()} CPU(s).")
 

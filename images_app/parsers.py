@@ -16,12 +16,26 @@ starts with its boundary (RFC 2046 allows a short preamble before it); when the 
 
 from __future__ import annotations
 
+from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.utils.http import parse_header_parameters
 from rest_framework import parsers
 
 from .exceptions import ParseError, clip
 
 PEEK_BYTES = 64 * 1024
+
+
+class InMemoryUploadHandler(MemoryFileUploadHandler):
+    """Keeps an upload in memory whatever its size: for bodies ``check_body`` has bounded.
+
+    Django spools a file part over FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB: most phone photos) to
+    a temporary file, and the serializer then reads it back whole, because the renderer takes
+    bytes: one disk write and one read of every byte, for nothing. The whole request is already
+    refused past MAX_REQUEST_BYTES before its body is read, so memory stays bounded by that.
+    """
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.activated = True
 
 
 class MultiPartParser(parsers.MultiPartParser):

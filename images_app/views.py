@@ -10,7 +10,7 @@ from .body import check_body
 from .exceptions import exception_handler
 from .models import Image
 from .pagination import ImagePagination
-from .parsers import MultiPartParser
+from .parsers import InMemoryUploadHandler, MultiPartParser
 from .renderers import LegacyJSONRenderer
 from .rendering.formats import content_type_for
 from .serializers import ImageSerializer, ImageUploadSerializer
@@ -55,6 +55,8 @@ class ImageViewSet(
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authentication first: 401 before 413
         check_body(request._request)
+        # The body is bounded now: its file part stays in memory (no temporary file).
+        request._request.upload_handlers = [InMemoryUploadHandler(request._request)]
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)

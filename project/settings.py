@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +60,14 @@ if MISSING:
     )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://images.example.com
 
+# Browser clients on other origins (a web back office): none unless listed, comma-separated,
+# e.g. DJANGO_CORS_ALLOWED_ORIGINS=https://office.example.com. The API uses bearer tokens, not
+# cookies, so credentials stay off; the headers a client sends and reads are allowed here.
+CORS_ALLOWED_ORIGINS = env_list("DJANGO_CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_HEADERS = (*default_cors_headers, "x-api-version", "idempotency-key")
+CORS_EXPOSE_HEADERS = ["Retry-After", "WWW-Authenticate"]
+
 # Behind a TLS-terminating load balancer. Each is a switch, because each is wrong somewhere:
 # secure cookies break the admin over plain HTTP, and trusting X-Forwarded-Proto is a hole
 # unless the proxy in front always sets it.
@@ -81,12 +90,16 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
+    "corsheaders",
     "images_app",
 ]
 
 MIDDLEWARE = [
     # First: load balancers probe by IP, before ALLOWED_HOSTS and the HTTPS redirect apply.
     "images_app.health.HealthCheckMiddleware",
+    # Before anything that can answer: preflights get their answer before authentication, and
+    # every answer to an allowed origin, errors included, carries the CORS headers.
+    "corsheaders.middleware.CorsMiddleware",
     "images_app.logging.ApiLogMiddleware",  # logs what the client gets: outside the envelope
     "images_app.middleware.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -231,6 +244,16 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
+# Celery (project/celery.py) for re-rendering across machines: `rerender_images --celery` and the
+# admin's re-render of large selections. Unset broker: no Celery, everything in process.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL")  # e.g. redis://127.0.0.1:6379/1
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "images_app")
+CELERY_TASK_ACKS_LATE = True  # a worker lost mid-batch: the batch runs again (it is idempotent)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a batch goes to whichever worker is free
+CELERY_RESULT_EXPIRES = 7 * 24 * 3600
+CELERY_TASK_ALWAYS_EAGER = False
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
@@ -280,6 +303,8 @@ OAUTH2_PROVIDER = {
 }
 
 IMAGES_APP = {}
+if CELERY_BROKER_URL:  # the admin queues re-renders of more images than this for the workers
+    IMAGES_APP["RERENDER_ENQUEUE_OVER"] = int(os.environ.get("IMAGES_RERENDER_ENQUEUE_OVER", "20"))
 if "IMAGES_UPLOAD_RATE" in os.environ:  # uploads per user, e.g. "600/min"; "none": no limit
     _rate = os.environ["IMAGES_UPLOAD_RATE"].strip()
     IMAGES_APP["UPLOAD_RATE"] = None if _rate.lower() in ("", "none", "off") else _rate

@@ -17,7 +17,7 @@ from .test_admin_browser import browser  # noqa: F401 (the Chromium fixture)
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.live_server,
+    pytest.mark.live,
     pytest.mark.usefixtures("transactional_db"),
 ]
 

@@ -76,3 +76,47 @@ def test_uploads_over_the_rate_get_429_with_retry_after(settings, user, other_us
     if throttle_cache:
         redis_client, prefix = throttle_cache
         assert list(redis_client.scan_iter(f"{prefix}:*throttle*"))
+
+
+def test_sixteen_connections_of_one_user_get_exactly_the_rate(settings, user, throttle_cache):
+    """The count is atomic: 200 uploads at once over 16 threads let exactly 120 through."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from images_app.throttling import UploadRateThrottle
+
+    settings.IMAGES_APP = {"UPLOAD_RATE": "120/min"}
+    request = SimpleNamespace(method="POST", user=user)
+
+    class InOneMinute(UploadRateThrottle):
+        def timer(self) -> float:
+            return 6_000_030.0  # mid-window: every attempt falls in the same minute
+
+    def attempt(_) -> bool:
+        return InOneMinute().allow_request(request, None)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        allowed = list(pool.map(attempt, range(200)))
+
+    assert allowed.count(True) == 120
+    throttle = InOneMinute()
+    assert not throttle.allow_request(request, None)
+    assert throttle.wait() == 30  # Retry-After: until the minute ends
+
+
+def test_a_new_window_lets_uploads_through_again(settings, user, throttle_cache):
+    from types import SimpleNamespace
+
+    from images_app.throttling import UploadRateThrottle
+
+    settings.IMAGES_APP = {"UPLOAD_RATE": "2/min"}
+    request = SimpleNamespace(method="POST", user=user)
+    clock = [6_000_000.0]
+
+    class Clocked(UploadRateThrottle):
+        def timer(self) -> float:
+            return clock[0]
+
+    assert [Clocked().allow_request(request, None) for _ in range(3)] == [True, True, False]
+    clock[0] += 60
+    assert Clocked().allow_request(request, None)

@@ -1,10 +1,15 @@
-"""``manage.py rerender_images [--dry-run] [--only NAME ...] [--owner ID]``
+"""``manage.py rerender_images [--dry-run] [--only NAME ...] [--owner ID] [--celery]``
 
 Brings stored images up to date after IMAGES_APP["RENDITIONS"] changed: redoes the stale
 renditions from each stored original and removes the ones that left the spec (see
 ``images_app.rerender``). One image at a time, in id order, each in its own short transaction,
 so it runs beside the live service; Ctrl-C stops after the current image, and a re-run carries on
 where the last one stopped (up-to-date images cost one row read).
+
+``--celery`` fans the work out to Celery workers instead (``images_app.tasks``): the command
+reads the rows in id order, enqueues the stale ones in batches of ``--batch-size`` ids, then
+follows the workers' results and prints progress. Batches are disjoint, and a batch run twice
+does its work once, so a stopped run is resumed by running it again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
+from celery.result import ResultSet
 from django.core.management.base import BaseCommand, CommandError
 
 from images_app.models import Image
@@ -22,6 +28,7 @@ from images_app.rendering import InvalidImage
 from images_app.rerender import plan, rerender
 from images_app.specs import aliases, rendition_specs
 from images_app.storage import StorageFailure
+from images_app.tasks import rerender_batch
 
 BATCH = 200
 
@@ -38,6 +45,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--owner", type=int, metavar="ID", help="Only this owner's images.")
         parser.add_argument(
+            "--celery",
+            action="store_true",
+            help="Enqueue batches for Celery workers (CELERY_BROKER_URL); do not render here.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=100,
+            metavar="N",
+            help="With --celery: image ids per task (default 100).",
+        )
+        parser.add_argument(
             "--progress-every",
             type=float,
             default=5.0,
@@ -46,6 +65,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run, only, owner, progress_every, verbosity, **options):
+        if options["celery"] and not dry_run:
+            self.fan_out = FanOut(self, options["batch_size"])
+        else:
+            self.fan_out = None
         self.verbosity = verbosity
         only = self._resolve(only) if only else None
         images = Image.objects.order_by("pk")
@@ -60,8 +83,13 @@ class Command(BaseCommand):
             for image in _each(images):
                 if self.stopping:
                     break
-                self._one(image, only, dry_run)
+                if self.fan_out:
+                    self.fan_out.add(image, only)
+                else:
+                    self._one(image, only, dry_run)
                 self._progress(progress_every)
+            if self.fan_out:
+                self.fan_out.finish(only, progress_every)
         self._summary(dry_run)
 
     @contextmanager
@@ -154,6 +182,67 @@ class Command(BaseCommand):
             raise KeyboardInterrupt
         self.stopping = True
         self.stderr.write("Stopping after the current image (Ctrl-C again to stop now)…")
+
+
+class FanOut:
+    """``--celery``: stale image ids enqueued in batches; the workers' results gathered."""
+
+    def __init__(self, command: Command, batch_size: int):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be 1 or more.")
+        self.command, self.batch_size = command, batch_size
+        self.pending: list[int] = []
+        self.results = []
+        self.queued = self.done = 0
+
+    def add(self, image: Image, only: list[str] | None) -> None:
+        self.command.counts["checked"] += 1
+        if plan(image, only):  # fresh images are not enqueued at all: a re-run resumes
+            self.pending.append(image.pk)
+        if len(self.pending) >= self.batch_size:
+            self._enqueue(only)
+
+    def finish(self, only: list[str] | None, every: float) -> None:
+        self._enqueue(only)
+        command = self.command
+        command.stdout.write(f"{self.queued} stale images queued in {len(self.results)} batches.")
+        command.counts["checked"] = 0  # from here: images the workers checked
+        self.every, self.last = every, time.monotonic()
+        if not self.results:
+            return
+        try:
+            ResultSet(self.results).join_native(callback=self._done, propagate=False)
+        except _StopWaiting:
+            command.stderr.write("Stopped waiting; the workers carry on with what is queued.")
+
+    def _enqueue(self, only: list[str] | None) -> None:
+        if self.pending:
+            self.results.append(rerender_batch.apply_async((self.pending, only)))
+            self.queued += len(self.pending)
+            self.pending = []
+
+    def _done(self, task_id: str, outcome) -> None:
+        command, self.done = self.command, self.done + 1
+        if isinstance(outcome, dict):
+            command.counts["checked"] += outcome["checked"]
+            command.counts["updated"] += outcome["updated"]
+            command.counts["failed"] += len(outcome["failed"])
+            command.names.update(outcome["names"])
+        else:  # the task raised: its whole batch counts as failed
+            command.counts["failed"] += self.batch_size
+        now = time.monotonic()
+        if command.verbosity >= 1 and now - self.last >= self.every:
+            self.last = now
+            command.stdout.write(
+                f"{self.done}/{len(self.results)} batches done by the workers: "
+                f"{command.counts['updated']} updated, {command.counts['failed']} failed"
+            )
+        if command.stopping:
+            raise _StopWaiting
+
+
+class _StopWaiting(Exception):
+    pass
 
 
 def _each(images):
