@@ -61,6 +61,9 @@ DEFAULTS = {
     "HEALTHZ_STORAGE_SECONDS": 30,
     # Seconds a client is told to wait (Retry-After) when the database cannot be reached.
     "RETRY_AFTER": 5,
+    # An Idempotency-Key answers with its first answer for this long (then sweep_idempotency_keys
+    # deletes it).
+    "IDEMPOTENCY_SECONDS": 24 * 60 * 60,
     # Threads writing one upload's files to storage at once.
     "WRITE_THREADS": 4,
     # Listing and batch deletion for housekeeping, by storage class: {"<storage class path>":

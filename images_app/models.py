@@ -12,10 +12,11 @@ from django.db import models, router, transaction
 
 from .deletion import PendingDeletion, delete_files
 from .fields import Rendition, RenditionsField
+from .idempotency import IdempotencyKey
 from .pipeline import StoredUpload, store_upload
 from .storage import file_url, get_storage, new_key_prefix
 
-__all__ = ["Image", "ImageType", "PendingDeletion", "Rendition"]
+__all__ = ["IdempotencyKey", "Image", "ImageType", "PendingDeletion", "Rendition"]
 
 
 class ImageType(models.IntegerChoices):

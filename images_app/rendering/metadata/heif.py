@@ -183,8 +183,8 @@ def _write_exif(data: bytes, item: isobmff.Item, out: bytearray, limit: int, wor
         return 0
     payload = work.copy(_head(data, item, limit))
     offset = int.from_bytes(payload[:4]) if len(payload) >= 4 else len(payload)
-    value = exif.orientation(payload[4 + offset :], work) if offset < len(payload) else None
-    tiff = exif.orientation_tiff(value) or exif.EMPTY_TIFF
+    tiff = exif.minimal(payload[4 + offset :], work) if offset < len(payload) else None
+    tiff = tiff or exif.EMPTY_TIFF
     block = struct.pack(">I", 6) + exif.EXIF_HEADER + tiff
     if len(block) > sum(end - start for start, end in item.extents):
         return len(payload)  # no room even for that: left zeroed
