@@ -471,6 +471,8 @@ def seed(bench: Bench) -> None:
     inserted = seeding.insert_rows(seeding.image_rows(plan, bench.big_shops, small))
     seeding.analyse()
     step.say(f"{inserted:,} rows: {plan.big} shop(s) of {plan.big_size:,}, {plan.small:,} owners")
+    if bench.args.rows_only:
+        return
     orphans = max(1, bench.args.rows // 100)
     if "filesystem" in bench.args.storages:
         files = seeding.write_files(bench.media, seeding.stored_keys())
@@ -523,6 +525,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-timeout", type=float, default=900,
                         help="seconds before a child step (the sweep) is stopped")  # fmt: skip
     parser.add_argument("--only", nargs="*", help="run only these measurements (by name)")
+    parser.add_argument("--rows-only", action="store_true",
+                        help="seed no objects (enough for: admin api_pages urls)")  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     return parser.parse_args(argv)
 
