@@ -104,7 +104,7 @@ def image_rows(plan: Plan, big: list[int], small: list[int], seed: int = 12) -> 
             fmt,
             width,
             height,
-            width * height // 4,
+            width * height // 4 + rng.randrange(100_000),  # file sizes vary, pixel sizes less
             "0" * 64,
             json.dumps(renditions),
             created,

@@ -39,6 +39,12 @@ DEFAULTS = {
     "MAX_BYTES": 20 * MiB,  # per file: a 400 field error above it
     "MAX_PIXELS": 60_000_000,  # width x height x frames, from the header: a 400 above it
     "MAX_FRAMES": 1000,  # animation frames
+    # Memory one decode may take, declared pixels x bytes per pixel, from the header: a 400
+    # above it. 256 MiB holds any 8-bit image up to 60 megapixels (RGBA: 229 MiB).
+    "MAX_DECODE_BYTES": 256 * MiB,
+    # Declared pixels per byte of file above which an upload is a decompression bomb (a 400).
+    # Photos take 10-150; flat colour at 60 MP from a real encoder about 26,000 at most.
+    "MAX_PIXELS_PER_BYTE": 50_000,
     "MAX_REQUEST_BYTES": 32 * MiB,  # a whole request body above it: 413
     # Versions <= this answer with negative ids (the legacy bug); None turns the bug off.
     "NEGATIVE_ID_MAX_VERSION": 7,
@@ -55,6 +61,9 @@ DEFAULTS = {
     "HEALTHZ_STORAGE_SECONDS": 30,
     # Seconds a client is told to wait (Retry-After) when the database cannot be reached.
     "RETRY_AFTER": 5,
+    # An Idempotency-Key answers with its first answer for this long (then sweep_idempotency_keys
+    # deletes it).
+    "IDEMPOTENCY_SECONDS": 24 * 60 * 60,
     # Threads writing one upload's files to storage at once.
     "WRITE_THREADS": 4,
     # Listing and batch deletion for housekeeping, by storage class: {"<storage class path>":

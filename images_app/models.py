@@ -12,10 +12,11 @@ from django.db import models, router, transaction
 
 from .deletion import PendingDeletion, delete_files
 from .fields import Rendition, RenditionsField
+from .idempotency import IdempotencyKey
 from .pipeline import StoredUpload, store_upload
 from .storage import file_url, get_storage, new_key_prefix
 
-__all__ = ["Image", "ImageType", "PendingDeletion", "Rendition"]
+__all__ = ["IdempotencyKey", "Image", "ImageType", "PendingDeletion", "Rendition"]
 
 
 class ImageType(models.IntegerChoices):
@@ -64,8 +65,10 @@ class Image(models.Model):
             models.Index(fields=["owner", "-created", "-id"], name="images_app_owner_created_id"),
             models.Index(fields=["type", "-created", "-id"], name="images_app_type_created_id"),
             models.Index(fields=["format", "-created", "-id"], name="images_app_format_created"),
-            models.Index(fields=["bytes"], name="images_app_bytes"),
-            models.Index(models.F("width") * models.F("height"), name="images_app_pixels"),
+            models.Index(fields=["bytes", "id"], name="images_app_bytes_id"),
+            models.Index(
+                models.F("width") * models.F("height"), models.F("id"), name="images_app_pixels_id"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -66,6 +66,8 @@ def inspect(data: bytes) -> SourceInfo:
         formats=app_settings.FORMATS,
         max_pixels=app_settings.MAX_PIXELS,
         max_frames=app_settings.MAX_FRAMES,
+        max_decode_bytes=app_settings.MAX_DECODE_BYTES,
+        max_pixels_per_byte=app_settings.MAX_PIXELS_PER_BYTE,
     )
 
 

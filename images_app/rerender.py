@@ -15,7 +15,9 @@ Safety. The row is updated under ``select_for_update`` in a short transaction, m
 the row holds then (not with what was read before rendering), so uploads, reads, deletes and other
 runs can go on meanwhile; a row deleted mid-way is left deleted and the new files discarded. An
 interruption at any point leaves either the old state or files whose fingerprint still says
-stale, so running again finishes the job.
+stale, so running again finishes the job. Files are written through ``pipeline.write_all``, the
+upload's own all-or-nothing writer: when one write fails, the new keys written are deleted again
+and only the renditions written over their old key (which cannot be taken back) are recorded.
 """
 
 from __future__ import annotations

@@ -184,6 +184,15 @@ ID_PARAMETER = OpenApiParameter(
     OpenApiParameter.PATH,
     description="The image id; its negative (as versions <= 7 answer) finds the same image.",
 )
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    OpenApiParameter.HEADER,
+    description="Optional. A retry with the same key (same user, within 24 h) answers with the "
+    "first answer and stores nothing again; the same key with another request is 422 "
+    "(`common.idempotency_mismatch`), while the first is still running 409 "
+    "(`common.idempotency_conflict`).",
+)
 WWW_AUTHENTICATE = OpenApiParameter(
     "WWW-Authenticate", str, OpenApiParameter.HEADER, response=[401], description="Bearer …"
 )
@@ -256,7 +265,7 @@ def annotate(view_class):
                 200: OpenApiResponse(ImageUploadResponseSerializer, "Stored; every URL works."),
                 **errors(400, 401, 403, 406, 409, 411, 413, 415, 422, 429, 500, 503),
             },
-            parameters=[*common, RETRY_AFTER],
+            parameters=[*common, IDEMPOTENCY_KEY, RETRY_AFTER],
             examples=[UPLOAD_EXAMPLE],
             extensions={"x-fields-by-version": fields_by_version()},
         ),

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from .authentication import BearerTokenAuthentication, TokenHasImagesScope
 from .body import check_body
 from .exceptions import exception_handler
+from .idempotency import idempotent
 from .models import Image
 from .pagination import ImagePagination
 from .parsers import InMemoryUploadHandler, MultiPartParser
@@ -59,6 +60,9 @@ class ImageViewSet(
         request._request.upload_handlers = [InMemoryUploadHandler(request._request)]
 
     def create(self, request, *args, **kwargs) -> Response:
+        return idempotent(request, lambda: self.store(request))  # Idempotency-Key, if sent
+
+    def store(self, request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         serializer.save()

@@ -123,6 +123,21 @@ def test_a_heic_with_an_unusual_exif_layout_is_accepted(api):
     assert b"no TIFF header here" not in original
 
 
+def _sequence_only(data: bytes) -> bytes:
+    """The file's ftyp and mdat around a movie box, with no meta box (no still picture)."""
+    kinds = {data[at + 4 : at + 8]: at for at in _top_level(data)}
+    ftyp, mdat = kinds[b"ftyp"], kinds[b"mdat"]
+    moov = heif.box(b"moov", heif.box(b"mvhd", bytes(100)))
+    return data[ftyp : ftyp + int.from_bytes(data[ftyp : ftyp + 4])] + moov + data[mdat:]
+
+
+def _top_level(data: bytes):
+    at = 0
+    while at + 8 <= len(data):
+        yield at
+        at += int.from_bytes(data[at : at + 4])
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -132,14 +147,12 @@ def test_a_heic_with_an_unusual_exif_layout_is_accepted(api):
             "Upload a valid image: this HEIC file is truncated or malformed.",
         ),
         (
-            lambda: heif.encode(
-                "AVIF", image=heif.picture(), save_all=True, append_images=[heif.picture()]
-            ),
-            "Upload a still image: this AVIF file is an image sequence (an animation), "
-            "which is not accepted.",
+            lambda: _sequence_only(heif.avif()),
+            "Upload a still image: this AVIF file is an image sequence (an animation) "
+            "without a still picture, which is not accepted.",
         ),
     ],
-    ids=["pixel-bomb", "truncated", "animated"],
+    ids=["pixel-bomb", "truncated", "sequence-without-a-still-picture"],
 )
 def test_hostile_files_get_a_400_and_leave_nothing(api, backend, make, message):
     response = post(api, make(), "IMG_0002.HEIC")

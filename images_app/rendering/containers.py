@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from . import isobmff
@@ -43,20 +44,29 @@ class Layout:
     frames: int
     pixels: int | None = None  # decoded pixels per frame, where more than the size says
     refusal: InvalidImage | None = None  # raised after the limits, which say more
+    bytes_per_pixel: int = 4  # of the decoded picture, as the engines hold it
+    shown: tuple[int, int] | None = None  # HEIF: as displayed (irot applied), alpha or not,
+    alpha: bool = False  # for the files libheif decodes and Pillow's AVIF plugin can't open
 
 
 class Budget:
-    """Caps the blocks a walk visits, so a file of tiny blocks can't cost seconds of CPU."""
+    """The work counter of one walk: the steps it takes (blocks, boxes, table entries, bytes
+    of junk Pillow would step through one by one), capped in proportion to the file's size,
+    so a file of tiny blocks can't cost seconds of CPU. ``steps`` is what was spent."""
 
     def __init__(self, data: bytes) -> None:
         # Real files average hundreds of bytes a block; 1 per 200 bytes leaves room for odd ones.
-        self.left = 20_000 + len(data) // 200
+        self.limit = 20_000 + len(data) // 200
+        self.steps = 0
 
-    def spend(self, blocks: int = 1) -> None:
-        self.left -= blocks
-        if self.left < 0:
+    def spend(self, steps: int = 1, why: str | None = None) -> None:
+        """Count ``steps``; past the limit, refuse with ``why`` (what the steps were spent
+        on, where that names the problem better) or the tiny-blocks message."""
+        self.steps += steps
+        if self.steps > self.limit:
             raise InvalidImage(
-                "Upload a valid image: this file is made of an unreasonable number of "
+                why
+                or "Upload a valid image: this file is made of an unreasonable number of "
                 "tiny blocks for its size, which no real image needs."
             )
 
@@ -69,15 +79,14 @@ def read_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout 
         return _heif_layout(data, formats, max_frames)  # the codec, not the brand, decides
     if fmt is None or fmt not in allowed:
         return None
-    size, frames = _LAYOUTS[fmt](data, max_frames)
-    return Layout(fmt, size, frames)
+    return _LAYOUTS[fmt](data, max_frames)
 
 
 def signature_format(data: bytes) -> str | None:
     """The container format from its signature, as Pillow's own ``_accept`` checks do."""
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if data.startswith(PNG_SIGNATURE):
         return "PNG"
     if data.startswith((b"GIF87a", b"GIF89a")):
         return "GIF"
@@ -90,6 +99,11 @@ def signature_format(data: bytes) -> str | None:
 SOS, EOI, APP1 = 0xDA, 0xD9, 0xE1
 _NO_LENGTH = {0x01, 0xD8, *range(0xD0, 0xD8)}  # TEM, SOI and RSTn stand alone
 _SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG and DAC share the range
+_JPEG_DAMAGED = (
+    "Upload a valid image: this JPEG file is damaged: much of it is neither image data nor "
+    "the segments that describe it (the data after byte {at} is out of place)."
+)
+_HUFFMAN_SOF = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive: what Pillow decodes
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # not stuffing (FF00), not RSTn
 _NOT_FF = re.compile(rb"[^\xff]")
 
@@ -100,7 +114,9 @@ def jpeg_segments(data: bytes) -> Iterator[Block]:
     pos = start
     while (ff := data.find(b"\xff", pos)) >= 0 and (found := _NOT_FF.search(data, ff)):
         marker = found.start()
-        budget.spend(1 + marker - pos)  # Pillow steps through junk and fill bytes one by one
+        junk = ff - pos + (data[marker] == 0)  # bytes outside any segment: damage
+        why = _JPEG_DAMAGED.format(at=pos) if junk else None
+        budget.spend(1 + marker - pos, why)  # Pillow steps through junk and fill bytes one by one
         if data[marker] == 0:  # an escaped FF outside a scan: junk, as Pillow reads it
             pos = marker + 1
             continue
@@ -127,19 +143,51 @@ def _jpeg_segment_end(data: bytes, marker: int) -> tuple[int, int | None]:
     return body, end
 
 
-def _jpeg_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
-    size, scanning = None, False
+def _jpeg_layout(data: bytes, max_frames: int) -> Layout:
+    sof, scanned, scanning = None, 0, False
     for block in jpeg_segments(data):  # to EOI, so later walks over the same file stay in budget
-        if block.kind in _SOF and not scanning and block.end - block.body >= 5:
-            height, width = struct.unpack_from(">HH", data, block.body + 1)
-            size = (width, height)  # the last one before the scan, as Pillow reads it
-        scanning = scanning or block.kind == SOS
-    if not scanning:  # strip_location() must understand every header segment, EXIF included
+        if block.kind in _SOF and not scanning and block.end - block.body >= 6:
+            sof = block  # the last one before the scan, as Pillow reads it
+        if block.kind == SOS:
+            scanning = True
+            header = int.from_bytes(data[block.body - 2 : block.body])  # its length field's
+            scanned += block.end - (block.body - 2 + header)
+    if not scanning:  # the metadata rewrite must understand every header segment
         raise InvalidImage("Upload a valid image: this JPEG file is truncated or malformed.")
-    return size, 1  # the extra images of an MPO file are not frames we show
+    if sof is None:
+        return Layout("JPEG", None, 1)
+    precision, height, width, components = struct.unpack_from(">BHHB", data, sof.body)
+    depth = 2 if precision > 8 else 1
+    layout = Layout("JPEG", (width, height), 1, bytes_per_pixel=max(1, components) * depth)
+    # The extra images of an MPO file are not frames we show.
+    return _with_scan_check(layout, sof.kind, scanned)
+
+
+def _with_scan_check(layout: Layout, sof: int, scanned: int) -> Layout:
+    """Refuse a Huffman-coded JPEG whose entropy-coded data is far too short for its size.
+
+    libjpeg paints what is missing grey and says nothing Pillow can see, so a 653-byte file
+    declaring 7745 x 7745 would allocate 180 MB. Every 8 x 8 block of the largest component
+    costs at least two bits in a sequential scan and one in a progressive DC scan, so a real
+    file has at least blocks / 8 bytes of scan; we refuse below blocks / 64. Arithmetic
+    coding (SOF9 and up) can go lower, and is left to the decoder.
+    """
+    width, height = layout.size
+    blocks = -(-width // 8) * -(-height // 8)
+    if sof not in _HUFFMAN_SOF or scanned >= blocks // 64:
+        return layout
+    refusal = InvalidImage(
+        f"Upload a valid image: this JPEG file is truncated or damaged: it declares "
+        f"{width} x {height} pixels but holds only {scanned} bytes of image data, far "
+        f"too few for that size."
+    )
+    return replace(layout, refusal=refusal)
 
 
 # PNG: chunks after the signature, through IEND.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def png_chunks(data: bytes) -> Iterator[Block]:
     """PNG chunks from after the signature through IEND."""
     budget, pos = Budget(data), 8
@@ -155,15 +203,52 @@ def png_chunks(data: bytes) -> Iterator[Block]:
         pos = end
 
 
-def _png_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
+def _png_layout(data: bytes, max_frames: int) -> Layout:
     chunks = list(png_chunks(data))
     kinds = [chunk.kind for chunk in chunks]
     if b"IEND" not in kinds and (chunks[-1].end if chunks else 8) < len(data):
         # A chunk cut short. A missing IEND alone is fine: every pixel is there.
         raise InvalidImage("Upload a valid image: this PNG file is truncated.")
-    ihdr = chunks[0] if kinds[:1] == [b"IHDR"] and chunks[0].end - chunks[0].body >= 12 else None
-    size = struct.unpack_from(">II", data, ihdr.body) if ihdr else None
-    return size, _apng_frames(data, chunks, kinds)
+    ihdr = chunks[0] if kinds[:1] == [b"IHDR"] and chunks[0].end - chunks[0].body >= 13 else None
+    if ihdr is None:
+        return Layout("PNG", None, _apng_frames(data, chunks, kinds))
+    width, height, depth, colour = struct.unpack_from(">IIBB", data, ihdr.body)
+    samples = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}.get(colour, 4)  # a palette decodes to RGB(A)
+    frames = _apng_frames(data, chunks, kinds)
+    layout = Layout("PNG", (width, height), frames, bytes_per_pixel=samples * ((depth + 7) // 8))
+    damaged = next((chunk for chunk in chunks if not _png_crc_ok(data, chunk)), None)
+    if damaged is not None and _png_critical(damaged.kind):
+        kind = damaged.kind.decode("latin-1")
+        refusal = InvalidImage(
+            f"Upload a valid image: this PNG file is damaged: its {kind!r} chunk at byte "
+            f"{damaged.start} fails its checksum (CRC), so its pixels can't be trusted."
+        )
+        return replace(layout, refusal=refusal)
+    return layout
+
+
+def _png_critical(kind: bytes) -> bool:
+    """Critical chunks (PNG 5.4: an upper-case first letter), and APNG's frame data."""
+    return kind[:1].isupper() or kind == b"fdAT"
+
+
+def _png_crc_ok(data: bytes, chunk: Block) -> bool:
+    return zlib.crc32(data[chunk.start + 4 : chunk.end - 4]) == int.from_bytes(
+        data[chunk.end - 4 : chunk.end]
+    )
+
+
+def without_damaged_chunks(data: bytes) -> bytes:
+    """``data`` without the PNG ancillary chunks whose checksum fails, as libpng reads it
+    (it skips them with a warning; Pillow refuses the whole file). Anything else: as it is."""
+    if not data.startswith(PNG_SIGNATURE):
+        return data
+    chunks = list(png_chunks(data))
+    if all(_png_crc_ok(data, chunk) for chunk in chunks):
+        return data
+    end = chunks[-1].end if chunks else len(data)
+    kept = [data[c.start : c.end] for c in chunks if _png_critical(c.kind) or _png_crc_ok(data, c)]
+    return data[:8] + b"".join(kept) + data[end:]
 
 
 def _apng_frames(data: bytes, chunks: list[Block], kinds: list[bytes]) -> int:
@@ -236,17 +321,25 @@ def _sub_blocks_end(data: bytes, pos: int, budget: Budget) -> int | None:
     return None
 
 
-def _gif_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
-    width, height = struct.unpack_from("<HH", data, 6) if len(data) >= 10 else (0, 0)
-    frames = 0
+def _gif_layout(data: bytes, max_frames: int) -> Layout:
+    screen = struct.unpack_from("<HH", data, 6) if len(data) >= 10 else (0, 0)
+    (width, height), frames, refusal = screen, 0, None
     for block in gif_blocks(data):
-        if block.kind == b"," and frames == 0:
-            left, top, w, h = struct.unpack_from("<4H", data, block.body)
+        if block.kind != b",":
+            continue
+        left, top, w, h = struct.unpack_from("<4H", data, block.body)
+        if refusal is None and (w > screen[0] or h > screen[1]):
+            refusal = InvalidImage(
+                f"Upload a valid image: this GIF file has a frame of {w} x {h} pixels on a "
+                f"screen of {screen[0]} x {screen[1]}; a frame larger than its screen is "
+                "not a real animation."
+            )
+        if frames == 0:
             width, height = max(width, left + w), max(height, top + h)  # as Pillow grows it
-        frames += block.kind == b","
+        frames += 1
         if frames > max_frames:
             break  # enough to refuse; counting the rest is work an attacker chose
-    return (width, height), max(frames, 1)
+    return Layout("GIF", (width, height), max(frames, 1), refusal=refusal)
 
 
 # RIFF (WebP): chunks after "RIFF", size, "WEBP", within the RIFF size.
@@ -264,18 +357,18 @@ def riff_chunks(data: bytes) -> Iterator[Block]:
         pos = end
 
 
-def _webp_layout(data: bytes, max_frames: int) -> tuple[tuple[int, int] | None, int]:
+def _webp_layout(data: bytes, max_frames: int) -> Layout:
     size, frames, end = None, 0, 12
     for block in riff_chunks(data):
         size = size or _webp_size(block, data)
         frames, end = frames + (block.kind == b"ANMF"), block.end
         if frames > max_frames:
-            return size, frames
+            return Layout("WEBP", size, frames)
     if end < min(len(data), 8 + int.from_bytes(data[4:8], "little")):
         raise InvalidImage(
             "Upload a valid image: this WebP file is truncated."
         )  # a chunk cut short
-    return size, max(frames, 1)
+    return Layout("WEBP", size, max(frames, 1))
 
 
 def _webp_size(block: Block, data: bytes) -> tuple[int, int] | None:
@@ -317,14 +410,16 @@ def _heif_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout
         raise InvalidImage(str(exc)) from exc
     except isobmff.Malformed as exc:
         raise _malformed(data) from exc
+    shown = isobmff.displayed_size(data, heif.primary)
+    layout = Layout(fmt, size, frames, pixels, shown=shown, alpha=len(planes) > 1)
     try:
         for plane in planes:
             isobmff.check_coded_sizes(data, heif, plane)
     except isobmff.Malformed as exc:
         refusal = _malformed(data)
         refusal.__cause__ = exc
-        return Layout(fmt, size, frames, pixels, refusal)
-    return Layout(fmt, size, frames, pixels)
+        return replace(layout, refusal=refusal)
+    return layout
 
 
 def _malformed(data: bytes) -> InvalidImage:

@@ -9,7 +9,8 @@ usually sit in ``mdat``, but an item's extents may point anywhere in the file.
 
 The parse is strict where lenience would cost safety: a box whose size lies, a table whose
 count can't fit in its box, an item in two places, a protected item, all raise
-``Malformed``; image sequences (``moov`` tracks) raise ``Unsupported``. Every box, table
+``Malformed``; image sequences (``moov`` tracks) with no still picture beside them raise
+``Unsupported``. Every box, table
 entry and extent spends from the caller's budget, so a file of tiny boxes is refused in
 proportion to its size. Bytes after the last well-formed top-level box are junk, as after a
 JPEG's end marker: decoders ignore them, and so does everything here.
@@ -64,10 +65,15 @@ class Item:
     construction: int = 0  # 0: file offsets; 1: inside idat; 2: from other items
     extents: list[tuple[int, int]] = field(default_factory=list)  # (start, end) in the file
     properties: list[Box] = field(default_factory=list)
+    first_of_kind: dict[bytes, Box] = field(default_factory=dict)  # property() in O(1)
     refs: dict[bytes, list[int]] = field(default_factory=dict)  # outgoing, by reference type
 
     def property(self, kind: bytes) -> Box | None:
-        return next((box for box in self.properties if box.kind == kind), None)
+        return self.first_of_kind.get(kind)
+
+    def add_property(self, box: Box) -> None:
+        self.properties.append(box)
+        self.first_of_kind.setdefault(box.kind, box)
 
 
 @dataclass
@@ -190,13 +196,15 @@ def parse(data: bytes, budget: Budget) -> Heif:
         raise Malformed("no HEIF or AVIF file type box")
     top = list(boxes(data, 0, len(data), budget, lenient=True))
     kinds = [box.kind for box in top]
-    if kinds[:1] != [b"ftyp"] or kinds.count(b"meta") != 1:
-        raise Malformed("a file type box first, then exactly one meta box")
-    if b"moov" in kinds:
+    if kinds[:1] == [b"ftyp"] and b"meta" not in kinds and b"moov" in kinds:
         raise Unsupported(
             f"Upload a still image: this {display_name(fmt)} file is an image sequence "
-            "(an animation), which is not accepted."
+            "(an animation) without a still picture, which is not accepted."
         )
+    if kinds[:1] != [b"ftyp"] or kinds.count(b"meta") != 1:
+        raise Malformed("a file type box first, then exactly one meta box")
+    # A sequence (moov: an animation, a burst) beside the meta box is left alone: the primary
+    # item is the picture libheif and libavif show, as a GIF shows its first frame.
     meta = top[kinds.index(b"meta")]
     reader, version, _ = Reader.full_box(data, meta)
     if version != 0:
@@ -353,7 +361,7 @@ def _associate(data: bytes, iprp: Box, items: dict[int, Item], budget: Budget) -
                 if index > len(properties):
                     raise Malformed("an item has a property that is not there")
                 if index and item is not None:
-                    item.properties.append(properties[index - 1])
+                    item.add_property(properties[index - 1])
 
 
 def _relate(data: bytes, iref: Box, items: dict[int, Item], budget: Budget) -> None:
@@ -383,6 +391,15 @@ def ispe(data: bytes, item: Item) -> tuple[int, int] | None:
     if not all(0 < side <= MAX_SIDE for side in size):
         raise Malformed("an image size of 0 or beyond any codec")
     return size
+
+
+def displayed_size(data: bytes, item: Item) -> tuple[int, int] | None:
+    """The item's size as a viewer shows it: ``ispe``, turned by ``irot`` (a clean aperture
+    is not applied: the probe refuses AVIF files that crop)."""
+    size, irot = ispe(data, item), item.property(b"irot")
+    if size is None or irot is None or irot.end <= irot.body or not data[irot.body] & 1:
+        return size
+    return size[1], size[0]
 
 
 def crops(data: bytes, item: Item) -> bool:
@@ -438,8 +455,23 @@ def top_level_images(heif: Heif) -> list[Item]:
     ]
 
 
+def coded_source(heif: Heif, item: Item) -> Item:
+    """The item an identity-derived item (``iden``: the same picture, with its own
+    ``irot``/``imir``/``clap``) shows, through chains of them; any other item itself."""
+    for _ in range(8):  # libheif follows a few levels; a loop or a deep chain is malformed
+        if item.type != b"iden":
+            return item
+        sources = item.refs.get(b"dimg", [])
+        if len(sources) != 1 or sources[0] not in heif.items:
+            raise Malformed(f"identity item {item.id} does not derive from exactly one item")
+        item = heif.items[sources[0]]
+    raise Malformed("a chain of identity items too deep, or a loop")
+
+
 def codec(heif: Heif, item: Item) -> str:
-    """ "HEIF" (HEVC) or "AVIF" (AV1): what decodes the item, through a grid's tiles."""
+    """ "HEIF" (HEVC) or "AVIF" (AV1): what decodes the item, through a grid's tiles or
+    what an identity item derives from."""
+    item = coded_source(heif, item)
     if item.type in CODECS:
         return CODECS[item.type]
     if item.type == b"grid":
@@ -455,6 +487,7 @@ def decoded_pixels(data: bytes, heif: Heif, item: Item) -> int:
     """What decoding the item allocates, in pixels: for each coded picture (a grid's tiles
     one by one), the larger of the size ``ispe`` declares and the size in the codec's own
     header, which is what the decoder trusts; and the canvas a grid is pasted onto."""
+    item = coded_source(heif, item)
     if item.type == b"grid":
         tiles = _tiles(heif, item)  # references were budgeted as they were read
         sizes = {tile: _coded_pixels(data, heif.items[tile]) for tile in set(tiles)}
@@ -466,9 +499,10 @@ def decoded_pixels(data: bytes, heif: Heif, item: Item) -> int:
 def check_coded_sizes(data: bytes, heif: Heif, item: Item) -> None:
     """Raise Malformed where a coded picture is smaller than its ``ispe``: libheif refuses
     such a file only after decoding it, and Pillow's AVIF plugin draws garbage from it."""
-    for coded in (
-        (heif.items[tile] for tile in _tiles(heif, item)) if item.type == b"grid" else [item]
-    ):
+    item = coded_source(heif, item)
+    # Each tile once: a grid may reference one tile thousands of times.
+    tiles = dict.fromkeys(_tiles(heif, item)) if item.type == b"grid" else {item.id: None}
+    for coded in (heif.items[tile] for tile in tiles):
         width, height = _declared(data, coded)
         actual = _coded_size(data, coded)
         if actual[0] < width or actual[1] < height:
@@ -539,7 +573,8 @@ def av1_size(data: bytes, item: Item) -> tuple[int, int]:
     box = item.property(b"av1C")
     if box is None:
         raise Malformed("an AV1 item without its decoder configuration")
-    for obus in (data[box.body + 4 : box.end], payload(data, item, 4096)):
+    # The sequence header comes first in both; 4096 bytes keep the work per tile constant.
+    for obus in (data[box.body + 4 : min(box.end, box.body + 4100)], payload(data, item, 4096)):
         size = bitstreams.av1_max_frame_size(obus)
         if size is not None:
             return size

@@ -31,11 +31,19 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from .containers import Layout, read_layout
+from .containers import Layout, read_layout, without_damaged_chunks
 from .errors import InvalidImage, not_an_image
 from .formats import HEIF_FORMATS, content_type, extension
 
 MAX_FRAMES = 1000  # default frame limit: a long animated GIF, far from a flip-book bomb
+# Default memory budget for decoding one upload: every 8-bit image up to 60 megapixels fits
+# (60 MP of RGBA is 229 MiB); a 16-bit one that large does not.
+MAX_DECODE_BYTES = 256 * 1024 * 1024
+# Default ceiling of declared pixels per byte of file. Real photos take 10 to 150; flat colour
+# at 60 MP, the most compressible thing an encoder makes, 20,000 to 26,000 (lossless WebP,
+# AVIF); a 38-byte lossless WebP declaring 60 MP, 1.6 million.
+MAX_PIXELS_PER_BYTE = 50_000
+_RATIO_FLOOR = 16 * 1024 * 1024  # below this much memory, a high ratio harms nobody
 
 # Orientation values 5..8 swap width and height when applied.
 _TRANSPOSED = {5, 6, 7, 8}
@@ -59,24 +67,66 @@ class SourceInfo:
 
 
 def inspect_image(
-    data: bytes, *, formats: Sequence[str], max_pixels: int, max_frames: int = MAX_FRAMES
+    data: bytes,
+    *,
+    formats: Sequence[str],
+    max_pixels: int,
+    max_frames: int = MAX_FRAMES,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
+    max_pixels_per_byte: int = MAX_PIXELS_PER_BYTE,
 ) -> SourceInfo:
     """Sniff the format from the bytes and check the limits; raise InvalidImage if refused.
 
     Reads headers only: a file can pass here and still fail to decode in ``render()``
-    (a truncated one, say), which raises InvalidImage too.
+    (a truncated one, say), which raises InvalidImage too. The memory a decode needs
+    (declared pixels x bytes per pixel) is checked against ``max_decode_bytes``, and the
+    declared pixels against ``max_pixels_per_byte`` times the file's size.
     """
     if not data:
         raise InvalidImage("The submitted file is empty.")
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    memory = _Memory(len(data), max_decode_bytes, max_pixels_per_byte)
     layout = _walk(data, formats, max_frames)
     if layout is not None and layout.size is not None:
-        _check_limits(*layout.size, layout.frames, limit, max_frames, layout.pixels)
+        area = _check_limits(*layout.size, layout.frames, limit, max_frames, layout.pixels)
+        memory.check_budget(area, layout.bytes_per_pixel)
     if layout is not None and layout.refusal is not None:
         raise layout.refusal
+    if layout is not None and layout.size is not None:
+        memory.check_ratio(area, layout.bytes_per_pixel)
     info = _open(data, formats, layout, limit)
-    _check_limits(info.width, info.height, info.frames, limit, max_frames)
+    area = _check_limits(info.width, info.height, info.frames, limit, max_frames)
+    if layout is None or layout.size is None:
+        memory.check_budget(area, 4)
+        memory.check_ratio(area, 4)
     return info
+
+
+@dataclass(frozen=True)
+class _Memory:
+    """What decoding may cost: a budget in bytes, and pixels per byte of the file."""
+
+    size: int
+    budget: int
+    ratio: int
+
+    def check_budget(self, pixels: int, bytes_per_pixel: int) -> None:
+        needed = pixels * bytes_per_pixel
+        if needed > self.budget:
+            raise InvalidImage(
+                f"Image needs {_mebibytes(needed)} MiB of memory to decode "
+                f"({_megapixels(pixels)} megapixels at {bytes_per_pixel} bytes each); "
+                f"the limit is {_mebibytes(self.budget)} MiB."
+            )
+
+    def check_ratio(self, pixels: int, bytes_per_pixel: int) -> None:
+        if pixels * bytes_per_pixel <= _RATIO_FLOOR or pixels <= self.ratio * self.size:
+            return
+        raise InvalidImage(
+            f"Upload a valid image: this file declares {_megapixels(pixels)} megapixels in "
+            f"only {self.size} bytes ({pixels // self.size:,} pixels per byte); no real image "
+            f"compresses beyond {self.ratio:,}, so it is refused as a decompression bomb."
+        )
 
 
 def _walk(data: bytes, formats: Sequence[str], max_frames: int) -> Layout | None:
@@ -90,13 +140,14 @@ def _walk(data: bytes, formats: Sequence[str], max_frames: int) -> Layout | None
 
 def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int) -> SourceInfo:
     try:
-        with Image.open(io.BytesIO(data), formats=list(formats)) as image:
+        readable = without_damaged_chunks(data)  # as libpng reads it, and engines.render
+        with Image.open(io.BytesIO(readable), formats=list(formats)) as image:
             _check_mpo_index(image)
             fmt = "JPEG" if image.format == "MPO" else image.format
             same = layout is not None and layout.format == fmt
             if layout is not None and layout.format in HEIF_FORMATS and not same:
                 # pillow-heif opens AVIF too, and then can't decode it: list "AVIF" first.
-                raise not_an_image(formats)
+                raise ValueError(f"Pillow read a {layout.format} file as {fmt}")
             frames = layout.frames if same else getattr(image, "n_frames", 1)
             width, height = image.size
             if _orientation(image) in _TRANSPOSED:
@@ -109,6 +160,11 @@ def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int
             f"Image is too large; the limit is {_megapixels(limit)} megapixels."
         ) from exc
     except Exception as exc:  # Pillow raises many types on hostile input; all mean "not an image"
+        if layout is not None and layout.format == "AVIF" and layout.shown is not None:
+            # Derived primary items, some alpha layouts: libheif (the vips engine) decodes
+            # what Pillow's AVIF plugin can't open; render() says if neither can.
+            mode = "RGBA" if layout.alpha else "RGB"
+            return SourceInfo("AVIF", *layout.shown, layout.frames, mode)
         raise not_an_image(formats) from exc
 
 
@@ -138,7 +194,8 @@ def exif_orientation(exif: bytes) -> int | None:
 
 def _check_limits(
     width: int, height: int, frames: int, limit: int, max_frames: int, pixels: int | None = None
-) -> None:
+) -> int:
+    """The pixels one frame decodes to, after checking them against the limits."""
     area = max(width * height, pixels or 0)  # pixels: what decoding allocates, where known
     if area > limit:
         raise InvalidImage(
@@ -151,6 +208,11 @@ def _check_limits(
             f"Image is {_megapixels(area * frames)} megapixels across its {frames} "
             f"frames; the limit is {_megapixels(limit)}."
         )
+    return area
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / 2**20:.0f}"
 
 
 def _megapixels(pixels: int) -> str:

@@ -69,7 +69,15 @@ def check_original(info: SourceInfo, original: bytes) -> None:
     """The stored original is still the same image, as the probe sees it, and has no GPS."""
     again = inspect_image(original, formats=FORMATS, max_pixels=10**12, max_frames=10**6)
     assert (again.format, again.width, again.height) == (info.format, info.width, info.height)
-    with Image.open(io.BytesIO(original)) as image:
+    try:
+        image = Image.open(io.BytesIO(original))
+    except Image.UnidentifiedImageError:  # an AVIF only libheif opens: its EXIF as it reads it
+        import pyvips
+
+        loaded = pyvips.Image.heifload_buffer(original)
+        image = Image.new("1", (1, 1))
+        image.info["exif"] = loaded.get("exif-data") if loaded.get_typeof("exif-data") else b""
+    with image:
         try:
             gps = image.getexif().get_ifd(0x8825)
         except Exception:  # EXIF Pillow can't read: no GPS to read in it either

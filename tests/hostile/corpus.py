@@ -370,6 +370,43 @@ def _pixel_bombs() -> list[Case]:
         Case("jpeg_65500x65500", with_sof_size(jpeg, 65500, 65500), False, bomb),
         Case("jpeg_9000x9000", with_sof_size(jpeg, 9000, 9000), False, bomb),
         Case("webp_canvas_16384", riff(vp8x, _vp8l_1x1()), False, bomb),
+        *_cheap_bombs(),
+    ]
+
+
+def vp8l(width: int, height: int) -> bytes:
+    """A lossless WebP declaring ``width`` x ``height`` in 38 bytes."""
+    chunk = bytearray(_vp8l_1x1())
+    chunk[9:13] = ((width - 1) | (height - 1) << 14 | 1 << 28).to_bytes(4, "little")
+    return riff(bytes(chunk))
+
+
+def _padding(size: int) -> bytes:
+    return png_chunk(b"prVt", bytes(size))  # bytes enough that the ratio is not the reason
+
+
+def _cheap_bombs() -> list[Case]:
+    """Within the pixel limit, yet far more memory than their bytes justify."""
+    return [
+        Case("webp_60mp_in_38_bytes", vp8l(7745, 7745), False, "60 MP from 38 bytes: +457 MiB"),
+        Case(
+            "gif_frame_65288x255_on_an_8x8_screen",
+            gif(8, 8, 1, frame=(0, 0, 65288, 255)),
+            False,
+            "a frame far larger than its screen: +384 MiB from 177 bytes",
+        ),
+        Case(
+            "jpeg_7745x7745_with_16x16_of_scan",
+            with_sof_size(encode("JPEG", (16, 16)), 7745, 7745),
+            False,
+            "a scan far too short for its size: libjpeg paints 60 MP of grey",
+        ),
+        Case(
+            "png_deep_36mp",
+            png(6000, 6000, zlib.compress(b"\0\0"), depth=16, colour=6, extra=_padding(4000)),
+            False,
+            "36 MP at 8 bytes a pixel: over the 256 MiB decode budget",
+        ),
     ]
 
 
@@ -666,8 +703,8 @@ def _avif_cases() -> list[Case]:
         Case(
             "avif_animated",
             heif.encode("AVIF", image=frames[0], save_all=True, append_images=frames[1:]),
-            False,
-            "image sequences are not accepted",
+            True,
+            "a sequence beside a primary item: its first picture, as animated GIF and WebP",
         ),
         Case(
             "avif_sequence_header_16000x12000",

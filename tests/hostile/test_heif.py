@@ -9,7 +9,14 @@ import struct
 import pytest
 from PIL import AvifImagePlugin, Image
 
-from images_app.rendering import InvalidImage, inspect_image, isobmff, strip_metadata
+from images_app.rendering import (
+    InvalidImage,
+    inspect_image,
+    isobmff,
+    parse_spec,
+    render,
+    strip_metadata,
+)
 from images_app.rendering.containers import Budget
 from images_app.rendering.errors import not_an_image
 
@@ -147,10 +154,42 @@ def test_thumbnails_tiles_and_alpha_planes_are_not_frames():
     assert inspect(heif.heic(mode="RGBA")).frames == 1
 
 
-def test_animations_are_refused():
+def test_an_animation_shows_its_still_picture_as_gif_and_webp_show_their_first_frame(engine):
     frames = [heif.picture().rotate(angle) for angle in (0, 180)]
     animated = heif.encode("AVIF", image=frames[0], save_all=True, append_images=frames[1:])
-    assert refusal(animated).startswith("Upload a still image: this AVIF file is an image sequence")
+    info = inspect(animated)
+    assert (info.format, info.width, info.height, info.frames) == ("AVIF", 64, 48, 1)
+    (output,) = render(animated, [parse_spec("x", "max-64x64")], formats=FORMATS, engine=engine)
+    with Image.open(io.BytesIO(output.data)) as shown:
+        assert quadrants(shown) == ["red", "green", "blue", "white"]
+
+
+COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255,) * 3}
+
+
+def quadrants(image: Image.Image) -> list[str]:
+    """The colour nearest each quadrant's centre: top left, top right, bottom left, right."""
+    image, (width, height) = image.convert("RGB"), image.size
+    centres = [(x * width // 4, y * height // 4) for y in (1, 3) for x in (1, 3)]
+    return [_nearest(image.getpixel(centre)) for centre in centres]
+
+
+def _nearest(pixel) -> str:
+    def distance(name: str) -> int:
+        return sum(abs(a - b) for a, b in zip(COLOURS[name], pixel[:3], strict=True))
+
+    return min(COLOURS, key=distance)
+
+
+def test_a_sequence_with_no_still_picture_is_refused():
+    plain = heif.avif()
+    top = list(isobmff.boxes(plain, 0, len(plain), Budget(plain), lenient=True))
+    ftyp, mdat = (plain[box.start : box.end] for box in top if box.kind in (b"ftyp", b"mdat"))
+    sequence = ftyp + heif.box(b"moov", heif.box(b"mvhd", bytes(100))) + mdat
+    assert refusal(sequence).startswith(
+        "Upload a still image: this AVIF file is an image sequence (an animation) without a "
+        "still picture"
+    )
 
 
 def _tiny_boxes() -> bytes:
@@ -194,14 +233,15 @@ def test_64_bit_box_sizes_and_junk_after_the_last_box_are_fine():
     assert strip_metadata(junk, "HEIF") == strip_metadata(large, "HEIF")
 
 
-def test_avif_listed_after_heif_is_refused_clearly_not_decoded_wrongly():
-    # A "mif1" AVIF: pillow-heif claims it before Pillow's AVIF plugin if HEIF comes first.
+def test_avif_listed_after_heif_is_still_avif_and_decoded_by_libheif():
+    # A "mif1" AVIF: pillow-heif claims it before Pillow's AVIF plugin if HEIF comes first,
+    # and can't decode it; the walk knows it is AVIF, and routing sends AVIF to libvips.
     parts, primary = _parts(heif.avif())
     generic = heif.build(parts, primary, brand=b"mif1", compatible=(b"mif1", b"miaf", b"avif"))
     assert inspect(generic).format == "AVIF"
-    with pytest.raises(InvalidImage) as caught:
-        inspect_image(generic, formats=("HEIF", "AVIF"), **LIMITS)
-    assert str(caught.value) == str(not_an_image(("HEIF", "AVIF")))
+    assert inspect_image(generic, formats=("HEIF", "AVIF"), **LIMITS).format == "AVIF"
+    (output,) = render(generic, [parse_spec("x", "max-64x64")], formats=("HEIF", "AVIF"))
+    assert (output.width, output.height) == (64, 48)
 
 
 def test_the_refusal_lists_them_as_uploaders_know_them():
@@ -243,3 +283,30 @@ def _with_exif(payload: bytes) -> bytes:
     parts, primary = _parts(heif.heic(exif=heif.camera_exif()))
     parts = [part if part.type != b"Exif" else _with(part, data=payload) for part in parts]
     return heif.build(parts, primary)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_a_derived_primary_item_is_shown_with_its_transforms(fmt, engine):
+    # The primary item derives from a hidden coded picture (iden) and turns it: irot 1 is
+    # 90 degrees anticlockwise. libheif shows it turned; so do we.
+    source = heif.heic() if fmt == "HEIF" else heif.avif()
+    (coded,) = heif.items_of(source)
+    coded = heif.edit([coded], coded.id, hidden=True)[0]
+    turned = heif.Part(
+        coded.id + 1,
+        b"iden",
+        properties=[heif.ispe(64, 48), heif.box(b"irot", b"\1")],
+        refs={b"dimg": [coded.id]},
+    )
+    brand = b"avif" if fmt == "AVIF" else b"heic"
+    data = heif.build([turned, coded], turned.id, brand=brand, compatible=(b"mif1", brand))
+    info = inspect(data)
+    assert (info.format, info.width, info.height) == (fmt, 48, 64)
+    if (fmt, engine) == ("AVIF", "pillow"):  # Pillow's AVIF plugin can't open it; libheif can
+        with pytest.raises(InvalidImage, match="or it is corrupted"):
+            render(data, [parse_spec("x", "max-64x64")], formats=FORMATS, engine=engine)
+        return
+    (output,) = render(data, [parse_spec("x", "max-64x64")], formats=FORMATS, engine=engine)
+    with Image.open(io.BytesIO(output.data)) as shown:
+        assert shown.size == (48, 64)
+        assert quadrants(shown) == ["green", "white", "red", "blue"]

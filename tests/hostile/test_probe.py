@@ -11,10 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import GifImagePlugin, Image, ImageFile
+from PIL.PngImagePlugin import PngInfo
 
-from images_app.rendering import InvalidImage, inspect_image, probe
+from images_app.rendering import InvalidImage, inspect_image, parse_spec, probe, render
 
 from .corpus import (
+    FORMATS,
     LIMITS,
     encode,
     gif,
@@ -24,6 +26,8 @@ from .corpus import (
     refusal,
     riff,
     riff_chunk,
+    vp8l,
+    with_sof_size,
 )
 
 pytestmark = [
@@ -228,3 +232,102 @@ def test_truncated_images_are_never_loaded():
 
 def test_png_truncated_at_a_chunk_boundary_is_left_to_the_decoder():
     assert inspect(encode("PNG")[:-12]).format == "PNG"  # only IEND missing: every pixel is there
+
+
+# --- Memory: a budget per decode, and pixels per byte ----------------------------------------
+
+
+def test_a_tiny_file_declaring_megapixels_is_a_bomb():
+    bomb = vp8l(7745, 7745)  # 60 megapixels; Pillow's decode of it took +457 MiB
+    assert len(bomb) < 64
+    message = refusal(bomb)
+    assert "declares 60 megapixels in only" in message
+    assert "so it is refused as a decompression bomb" in message
+
+
+def test_flat_colour_from_a_real_encoder_is_not_a_bomb():
+    flat = Image.new("RGB", (4000, 3000), (200, 200, 200))
+    for fmt, params in (("WEBP", {"lossless": True}), ("AVIF", {"quality": 60}), ("PNG", {})):
+        buffer = io.BytesIO()
+        flat.save(buffer, fmt, **params)
+        assert inspect(buffer.getvalue()).width == 4000, fmt
+
+
+def test_the_memory_budget_counts_bytes_per_pixel():
+    padding = png_chunk(b"prVt", bytes(4000))  # enough bytes that the ratio is not the reason
+    deep = png(6000, 6000, TINY_IDAT, depth=16, colour=6, extra=padding)  # 36 MP x 8 bytes
+    assert refusal(deep) == (
+        "Image needs 275 MiB of memory to decode (36 megapixels at 8 bytes each); "
+        "the limit is 256 MiB."
+    )
+    assert inspect(png(6000, 6000, TINY_IDAT, colour=6, extra=padding)).width == 6000
+    assert "the limit is 100 MiB" in refusal(
+        png(6000, 6000, TINY_IDAT, colour=6, extra=padding), max_decode_bytes=100 * 2**20
+    )
+
+
+def test_the_ratio_is_a_setting():
+    buffer = io.BytesIO()  # 18 MB decoded: above the floor where ratios matter
+    Image.new("RGB", (3000, 2000), (200, 200, 200)).save(buffer, "PNG")  # about 300 per byte
+    assert inspect(buffer.getvalue()).width == 3000
+    assert "decompression bomb" in refusal(buffer.getvalue(), max_pixels_per_byte=100)
+
+
+def test_a_jpeg_whose_scan_is_far_too_short_for_its_size_is_refused():
+    jpeg = with_sof_size(encode("JPEG", (16, 16)), 7745, 7745)  # libjpeg paints it grey
+    assert len(jpeg) < 1000
+    assert refusal(jpeg).startswith(
+        "Upload a valid image: this JPEG file is truncated or damaged: it declares 7745 x 7745"
+    )
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_flat_jpeg_has_scan_enough(progressive):
+    flat = Image.new("L", (4000, 4000), 128)
+    buffer = io.BytesIO()
+    flat.save(buffer, "JPEG", quality=10, progressive=progressive, optimize=True)
+    assert inspect(buffer.getvalue()).width == 4000
+
+
+def test_a_gif_frame_larger_than_its_screen_is_refused():
+    bomb = gif(8, 8, 1, frame=(0, 0, 65288, 255))  # +384 MiB in Pillow, from 177 bytes
+    assert "has a frame of 65288 x 255 pixels on a screen of 8 x 8" in refusal(bomb)
+    # A frame placed past the edge, but no larger than the screen, is as Pillow shows it.
+    assert inspect(gif(100, 100, 2, frame=(50, 50, 100, 100))).width == 150
+
+
+# --- PNG checksums: damaged image data refused, damaged extras dropped, as libpng does -------
+
+
+def _with_bad_crc(data: bytes, kind: bytes) -> bytes:
+    at = data.index(kind) + 4 + int.from_bytes(data[data.index(kind) - 4 : data.index(kind)])
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+def test_a_png_whose_image_data_fails_its_checksum_is_refused():
+    damaged = _with_bad_crc(encode("PNG", (40, 30)), b"IDAT")
+    assert "its 'IDAT' chunk at byte" in refusal(damaged)
+    assert "fails its checksum (CRC)" in refusal(damaged)
+
+
+def test_a_png_whose_text_chunk_fails_its_checksum_is_accepted(engine):
+    info = PngInfo()
+    info.add_text("Comment", "a damaged comment")
+    damaged = _with_bad_crc(encode("PNG", (40, 30), pnginfo=info), b"tEXt")
+    with pytest.raises(Image.UnidentifiedImageError):
+        Image.open(io.BytesIO(damaged))  # Pillow alone refuses the whole file
+    assert (inspect(damaged).width, inspect(damaged).height) == (40, 30)
+    outputs = render(damaged, [parse_spec("thumb", "max-20x20")], formats=FORMATS, engine=engine)
+    assert (outputs[0].width, outputs[0].height) == (20, 15)
+
+
+def test_a_damaged_camera_jpeg_is_refused_as_damaged():
+    # A stray marker mid-scan: what follows it is out of place, a megabyte of it. It is not
+    # "tiny blocks" (what a file of empty segments is), so the message must not say so.
+    photo = encode("JPEG", (1200, 900), quality=95)
+    scan = photo.index(b"\xff\xda")
+    middle = scan + (len(photo) - scan) // 3
+    damaged = photo[:middle] + b"\xff\xe1\x00\x10" + photo[middle:]
+    message = refusal(damaged)
+    assert message.startswith("Upload a valid image: this JPEG file is damaged:")
+    assert "tiny blocks" not in message

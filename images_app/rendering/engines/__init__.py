@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..containers import without_damaged_chunks
 from ..formats import content_type, extension
 from ..spec import RenditionSpec
 
@@ -140,10 +141,11 @@ def render(
     writing it while the rest are still encoding. Raises InvalidImage when the source cannot
     be decoded.
     """
-    from .base import pillow_format
+    from .base import source_format
 
+    data = without_damaged_chunks(data)  # as libpng reads it; Pillow would refuse the file
     chosen = get_engine(engine)
-    decoder = decoder_for(chosen, pillow_format(data, formats))
+    decoder = decoder_for(chosen, source_format(data, formats))
     return decoder.render(data, specs, formats=formats, on_output=on_output)
 
 

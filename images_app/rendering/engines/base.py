@@ -28,6 +28,7 @@ from typing import Any
 
 from PIL import Image, ImageCms
 
+from ..containers import signature_format
 from ..errors import not_an_image
 from ..spec import RenditionSpec
 from . import Output
@@ -231,6 +232,16 @@ def usable_profile(icc: bytes | None, bands: int) -> ImageCms.ImageCmsProfile | 
     except (OSError, ValueError, ImageCms.PyCMSError):
         return None
     return profile if _PROFILE_BANDS.get(profile.profile.xcolor_space) == bands else None
+
+
+def source_format(data: bytes, formats: Sequence[str]) -> str:
+    """The format of ``data`` among ``formats``: from its signature where it is a container
+    the probe walks, so a file Pillow can't open (an AVIF whose primary item is derived, say)
+    still reaches the engine that decodes it; else as Pillow reads it."""
+    fmt = signature_format(data)
+    if fmt is not None and fmt in {name.upper() for name in formats}:
+        return fmt
+    return pillow_format(data, formats)
 
 
 def pillow_format(data: bytes, formats: Sequence[str]) -> str:

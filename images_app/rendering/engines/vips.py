@@ -23,8 +23,8 @@ from .base import (
     BaseEngine,
     Size,
     Source,
-    pillow_format,
     shrink_factor,
+    source_format,
     stored,
     usable_profile,
 )
@@ -59,7 +59,7 @@ class VipsEngine(BaseEngine):
     decodes = frozenset(_LOADERS)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
-        fmt = pillow_format(data, formats)
+        fmt = source_format(data, formats)
         try:
             header = _load(fmt, data)
         except pyvips.Error as exc:

@@ -72,13 +72,24 @@ def _find_orientation(tiff: memoryview, order: str, table: int, count: int, work
     return None
 
 
-def orientation_tiff(value: int | None) -> bytes | None:
+def minimal(exif: bytes, work: Work) -> bytes | None:
+    """The TIFF block that replaces ``exif``: its orientation alone, in its byte order (so an
+    orientation-only block as Pillow writes it comes back the same); None where there is
+    nothing to keep."""
+    prefix = _PREFIXES.match(exif)
+    start = prefix.end() if prefix else 0
+    order = "<" if exif[start : start + 2] == b"II" else ">"
+    return orientation_tiff(orientation(exif, work), order)
+
+
+def orientation_tiff(value: int | None, order: str = ">") -> bytes | None:
     """A TIFF block holding only ``value`` as its orientation; None for 1 or no valid value,
     which display the image as stored and need no EXIF at all."""
     if value not in range(2, 9):
         return None
-    entry = struct.pack(">HHIHH", ORIENTATION, 3, 1, value, 0)  # SHORT, one value, inline
-    return b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1) + entry + bytes(4)
+    magic = b"II\x2a\x00" if order == "<" else b"MM\x00\x2a"
+    entry = struct.pack(order + "HHIHH", ORIENTATION, 3, 1, value, 0)  # one SHORT, inline
+    return magic + struct.pack(order + "IH", 8, 1) + entry + bytes(4)
 
 
 EMPTY_TIFF = b"MM\x00\x2a" + struct.pack(">I", 8) + bytes(2 + 4)  # IFD0 with no entries

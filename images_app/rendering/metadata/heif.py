@@ -65,7 +65,23 @@ def strip(data: bytes, fmt: str, work: Work) -> bytes:
     for item in heif.items.values():
         if item.type == b"Exif" and _writable(item, kept, zeroed):
             readable -= _write_exif(data, item, out, min(readable, _EXIF_READ), work)
+    _still_brands(heif, out)
     return bytes(out[: _file_end(heif, kept)])
+
+
+# A sequence's brands, and the still-image brand of the same codec: with its track dropped
+# above, a file still branded as a sequence is one libavif (browsers, Pillow) refuses.
+_STILL_BRANDS = {b"avis": b"avif", b"msf1": b"mif1", b"hevs": b"heic", b"heis": b"heic"}
+
+
+def _still_brands(heif: isobmff.Heif, out: bytearray) -> None:
+    """Rename sequence brands in ``ftyp`` in place, where a ``moov`` box was dropped."""
+    if not any(box.kind == b"moov" for box in heif.boxes):
+        return
+    ftyp = heif.boxes[0]
+    for at in range(ftyp.body, ftyp.end - 3, 4):
+        brand = bytes(out[at : at + 4])
+        out[at : at + 4] = _STILL_BRANDS.get(brand, brand)
 
 
 def shown_items(heif: isobmff.Heif) -> list[isobmff.Item]:
@@ -167,8 +183,8 @@ def _write_exif(data: bytes, item: isobmff.Item, out: bytearray, limit: int, wor
         return 0
     payload = work.copy(_head(data, item, limit))
     offset = int.from_bytes(payload[:4]) if len(payload) >= 4 else len(payload)
-    value = exif.orientation(payload[4 + offset :], work) if offset < len(payload) else None
-    tiff = exif.orientation_tiff(value) or exif.EMPTY_TIFF
+    tiff = exif.minimal(payload[4 + offset :], work) if offset < len(payload) else None
+    tiff = tiff or exif.EMPTY_TIFF
     block = struct.pack(">I", 6) + exif.EXIF_HEADER + tiff
     if len(block) > sum(end - start for start, end in item.extents):
         return len(payload)  # no room even for that: left zeroed

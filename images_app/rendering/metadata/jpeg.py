@@ -52,8 +52,7 @@ def _exif(data: bytes, segments, work: Work) -> tuple[int | None, bytes | None]:
             found = index if found is None else found
     if found is None:
         return None, None
-    value = exif.orientation(work.copy(b"".join(joined)), work)
-    return found, exif.orientation_tiff(value)
+    return found, exif.minimal(work.copy(b"".join(joined)), work)
 
 
 def _kept_app(data: bytes, block, work: Work) -> bytes:

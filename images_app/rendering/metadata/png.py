@@ -72,8 +72,7 @@ def _exif_chunk(chunks, sound: set[int]) -> int | None:
 
 def _orientation_chunk(data: bytes, chunk, work: Work) -> bytes:
     payload = memoryview(data)[chunk.body : chunk.end - 4]
-    value = exif.orientation(work.copy(exif.EXIF_HEADER + payload), work)  # as Pillow reads it
-    tiff = exif.orientation_tiff(value)
+    tiff = exif.minimal(work.copy(exif.EXIF_HEADER + payload), work)  # as Pillow reads it
     return b"" if tiff is None else chunk_bytes(b"eXIf", tiff)
 
 

@@ -56,7 +56,7 @@ def _orientation(data: bytes, block, work: Work) -> bytes | None:
     payload = work.copy(_payload(data, block))
     if payload.startswith(exif.EXIF_HEADER):
         payload = payload[6:]  # Pillow's WebP plugin drops one, Exif.load() up to two more
-    tiff = exif.orientation_tiff(exif.orientation(payload, work))
+    tiff = exif.minimal(payload, work)
     return None if tiff is None else exif.EXIF_HEADER + tiff
 
 
