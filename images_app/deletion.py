@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .bulk import bulk_operations
 from .conf import app_settings
@@ -141,6 +142,18 @@ def on_image_deleted(sender, instance, using: str, **kwargs) -> None:
 
 
 def _queue(keys: list[str], *, using: str | None = None) -> None:
-    PendingDeletion.objects.using(using).bulk_create(
-        [PendingDeletion(key=key) for key in keys], ignore_conflicts=True
-    )
+    using = using or router.db_for_write(PendingDeletion)
+    connection = connections[using]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        PendingDeletion.objects.using(using).bulk_create(
+            [PendingDeletion(key=key) for key in keys], ignore_conflicts=True
+        )
+        return
+    # One prepared INSERT run for every key: a user's 300,000 keys through bulk_create spend
+    # most of their time compiling SQL row by row. Both databases read ON CONFLICT DO NOTHING.
+    quote, opts = connection.ops.quote_name, PendingDeletion._meta
+    columns = ", ".join(quote(opts.get_field(name).column) for name in ("key", "created"))
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(key, now) for key in keys])

@@ -1,8 +1,9 @@
 """JPEG decoding through libjpeg-turbo's TurboJPEG API (simplejpeg): the vips engine's decoder.
 
 Why not libvips' own ``jpegload``: the same libjpeg-turbo work costs less CPU through
-TurboJPEG straight into one buffer (12 MP q90 photo, one core: 48 ms against libvips' 73 ms of
-CPU; measured with ``make bench`` inputs, see docs/renderer.md).
+TurboJPEG straight into one buffer (12 MP q90 photo, one call in a fresh process: 48-50 ms
+against libvips' 79-83 ms), and the decode stays whole in memory, so the largest renditions can
+each be made from it (BaseEngine's plan; docs/renderer.md).
 
 Scales are 1/1, 1/2, 1/4 and 1/8 only (``base.shrink_factor``), as libvips and Pillow's
 ``draft`` use. libjpeg-turbo also scales by any N/8 in the DCT domain, but measured here that
