@@ -488,7 +488,7 @@ def summary(phases: dict[int, list[Phase]], render_alone: float | None = None) -
             print(
                 f"Render alone (inspect, strip, render; same picture, one process): "
                 f"{render_alone:.2f} s CPU; app CPU per upload / render alone: "
-                f"{statistics.median(cpu) / render_alone:.2f}x (issue 13's goal: <= 1.15x)."
+                f"{statistics.median(cpu) / render_alone:.2f}x (goal: <= 1.15x)."
             )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Load average at the end: {load:.1f} on {os.cpu_count()} CPU(s).")

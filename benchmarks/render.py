@@ -416,8 +416,8 @@ class Report:
         ]
 
     def engine_goals(self, engine: str, *, http: bool) -> list[str]:
-        """Issue 13's goals: the default engine gets all seven, the fallback 5 (its own
-        floor goal), 6 and 7; issue 3's PNG goal is kept as P."""
+        """The renderer's goals (docs/renderer.md): the default engine gets all seven, the
+        fallback 5 (its own floor goal), 6 and 7; the transparent-PNG goal is kept as P."""
         r12, r24, rpng = (self.rows.get((engine, name)) for name in ("jpeg12", "jpeg24", "png4"))
         peak = max(r24.values("peak"), default=None) if r24 else None
         pixel = [row.pixel_psnr for (m, _), row in self.rows.items() if m == engine]
@@ -452,8 +452,7 @@ class Report:
             ),
             check(
                 "P",
-                f"(issue 3, kept) 4 MP transparent PNG -> PNG, vs the level-{PNG_FLOOR_LEVEL} "
-                "floor",
+                f"4 MP transparent PNG -> PNG, vs the level-{PNG_FLOOR_LEVEL} floor",
                 *self.ratios(rpng),
                 0.5,
                 "x floor",

@@ -1,4 +1,6 @@
-"""Re-rendering throughput with one and with two Celery workers (issue 12, item 5).
+"""Re-rendering throughput with one and with two Celery workers.
+
+Goal: two workers do at least 1.8x the images per second of one, and no image is rendered twice.
 
     python -m benchmarks.rerender_workers [--images 60] [--size 1600x1200] [--batch-size 5]
         [--database-url postgres://postgres@127.0.0.1:5432/rerenderbench]

@@ -10,7 +10,7 @@ from the API, the admin and management commands alike.
 from . import runtime  # noqa: F401  process-wide settings, once: see its docstring
 from .engines import Output, available_engines, render
 from .errors import InvalidImage, SpecError
-from .metadata import strip_location, strip_metadata
+from .metadata import strip_metadata
 from .probe import SourceInfo, inspect_image
 from .spec import RenditionSpec, fit_inside, parse_spec
 
@@ -25,6 +25,5 @@ __all__ = [
     "inspect_image",
     "parse_spec",
     "render",
-    "strip_location",
     "strip_metadata",
 ]

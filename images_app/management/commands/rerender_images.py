@@ -14,15 +14,13 @@ does its work once, so a stopped run is resumed by running it again.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 
 from celery.result import ResultSet
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from images_app.management.stoppable import StoppableCommand
 from images_app.models import Image
 from images_app.rendering import InvalidImage
 from images_app.rerender import plan, rerender
@@ -33,8 +31,9 @@ from images_app.tasks import rerender_batch
 BATCH = 200
 
 
-class Command(BaseCommand):
+class Command(StoppableCommand):
     help = "Re-render stale renditions and remove renditions that left IMAGES_APP['RENDITIONS']."
+    unit = "the current image"
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -78,8 +77,7 @@ class Command(BaseCommand):
         self.counts: Counter[str] = Counter()
         self.names: Counter[str] = Counter()
         self.started = self.last_report = time.monotonic()
-        self.stopping = False
-        with self._graceful_interrupt():
+        with self.graceful_interrupt():
             for image in _each(images):
                 if self.stopping:
                     break
@@ -91,18 +89,6 @@ class Command(BaseCommand):
             if self.fan_out:
                 self.fan_out.finish(only, progress_every)
         self._summary(dry_run)
-
-    @contextmanager
-    def _graceful_interrupt(self):
-        """The first Ctrl-C finishes the current image; signals only reach the main thread."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def _resolve(self, names: list[str]) -> list[str]:
         """Aliases stand for their target; a name not in the spec only removes stored ones."""
@@ -176,12 +162,6 @@ class Command(BaseCommand):
             raise CommandError(f"Interrupted after {checked} of {self.total}; run again to finish.")
         if self.counts["failed"]:
             raise CommandError(f"{self.counts['failed']} images failed; run again to retry them.")
-
-    def _stop(self, signum, frame) -> None:
-        if self.stopping:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.stopping = True
-        self.stderr.write("Stopping after the current image (Ctrl-C again to stop now)…")
 
 
 class FanOut:

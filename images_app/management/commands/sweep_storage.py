@@ -8,23 +8,22 @@ Its cost on S3 is in docs/operations.md: one LIST request per 1,000 objects.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from contextlib import contextmanager
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from images_app.management.stoppable import StoppableCommand
 from images_app.sweep import DEFAULT_GRACE_SECONDS, SweepReport, sweep_storage
 
 PRINTED = {"queued_deleted", "queued_failed", "orphans_deleted", "orphans_failed"}
 
 
-class Command(BaseCommand):
+class Command(StoppableCommand):
     help = (
         "Delete the files queued for deletion, then the files under IMAGES_APP['KEY_PREFIX'] "
         "that no image references and that are older than the grace period."
     )
+    unit = "the current page"
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -58,8 +57,8 @@ class Command(BaseCommand):
         if older_than < 0:
             raise CommandError("--older-than must be 0 or more seconds.")
         self.verbosity, self.every, self.dry_run = verbosity, progress_every, dry_run
-        self.stopping, self.last_report = False, time.monotonic()
-        with self._graceful_interrupt():
+        self.last_report = time.monotonic()
+        with self.graceful_interrupt():
             report = sweep_storage(
                 older_than=older_than,
                 dry_run=dry_run,
@@ -91,24 +90,6 @@ class Command(BaseCommand):
                 f"last key {report.last_key}"
             )
         return self.stopping
-
-    @contextmanager
-    def _graceful_interrupt(self):
-        """The first Ctrl-C finishes the current page; signals only reach the main thread."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _stop(self, signum, frame) -> None:
-        if self.stopping:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.stopping = True
-        self.stderr.write("Stopping after the current page (Ctrl-C again to stop now)…")
 
     def _print(self, report: SweepReport) -> None:
         count, deleted = report.counts, self._deleted

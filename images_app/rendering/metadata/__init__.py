@@ -52,7 +52,4 @@ def strip_metadata(data: bytes, format: str, *, work: Work | None = None) -> byt
     return strip(data, work or Work())
 
 
-# The name this function had while it only removed location; callers still use it.
-strip_location = strip_metadata
-
-__all__ = ["STRIP_FORMATS", "Work", "strip_location", "strip_metadata"]
+__all__ = ["STRIP_FORMATS", "Work", "strip_metadata"]
