@@ -15,6 +15,7 @@ import gzip
 import io
 import random
 import struct
+import sys
 import time
 import zipfile
 import zlib
@@ -43,6 +44,40 @@ def refusal(data: bytes, **limits) -> str:
     with pytest.raises(InvalidImage) as caught:
         inspect(data, **limits)
     return str(caught.value)
+
+
+WORK_CAP = 20_000_000  # lines; stop tracing there: a quadratic walk would run for minutes
+
+
+class TooMuchWork(BaseException):
+    """Raised from the trace function; a BaseException, so no ``except Exception`` eats it."""
+
+
+def work(data: bytes) -> tuple[int, str]:
+    """Lines of Python ``inspect`` executes on ``data`` (ours and Pillow's), and its outcome.
+
+    Work, not time: deterministic however busy the machine is.
+    """
+    count = 0
+
+    def line(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count > WORK_CAP:
+                raise TooMuchWork
+        return line
+
+    sys.settrace(lambda frame, event, arg: line)
+    try:
+        outcome = inspect(data).format
+    except InvalidImage as exc:
+        outcome = str(exc)
+    except TooMuchWork:
+        outcome = "over the cap"
+    finally:
+        sys.settrace(None)
+    return count, outcome
 
 
 SPECS = [

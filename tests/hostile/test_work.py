@@ -16,7 +16,6 @@ JPEG segments, PNG chunks, GIF sub-blocks and frames, and RIFF chunks.
 from __future__ import annotations
 
 import struct
-import sys
 import zlib
 
 import pytest
@@ -25,43 +24,12 @@ from images_app.rendering import InvalidImage
 from images_app.rendering.containers import Budget
 
 from . import heif
-from .corpus import encode, gif, inspect, png, png_chunk, riff, riff_chunk
+from .corpus import WORK_CAP, encode, gif, png, png_chunk, riff, riff_chunk, work
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # odd files on purpose
 
 SCALE = 8  # the large file of each shape has eight times the blocks of the small one
 LINES_PER_BYTE = 40  # real files take 0.1 to 5; the worst shapes below about 10
-CAP = 20_000_000  # stop tracing there: a quadratic walk would run for minutes
-
-
-class TooMuchWork(BaseException):
-    """Raised from the trace function; a BaseException, so no ``except Exception`` eats it."""
-
-
-def work(data: bytes) -> tuple[int, str]:
-    """Lines of Python ``inspect`` executes on ``data``, and its outcome."""
-    count = 0
-
-    def line(frame, event, arg):
-        nonlocal count
-        if event == "line":
-            count += 1
-            if count > CAP:
-                raise TooMuchWork
-        return line
-
-    sys.settrace(lambda frame, event, arg: line)
-    try:
-        outcome = inspect(data).format
-    except InvalidImage as exc:
-        outcome = str(exc)
-    except TooMuchWork:
-        outcome = "over the cap"
-    finally:
-        sys.settrace(None)
-    return count, outcome
-
-
 # --- Shapes -----------------------------------------------------------------------------------
 
 PHONE = heif.phone_heic()
@@ -188,7 +156,7 @@ def _check_linear(make, small: int) -> None:
     for n in (small, small * SCALE):
         data = make(n)
         count, outcome = work(data)
-        assert outcome != "over the cap", f"{len(data)} bytes: over {CAP} lines"
+        assert outcome != "over the cap", f"{len(data)} bytes: over {WORK_CAP} lines"
         assert count <= 50_000 + LINES_PER_BYTE * len(data), (len(data), count, outcome)
         sizes.append(len(data))
         counts.append(count)
