@@ -16,9 +16,12 @@ simply send it again (the IETF httpapi draft, as Stripe and others do it):
 
 How: before the upload runs, a row (user, key, fingerprint of the request) is inserted and
 committed; the unique constraint on (user, key) lets exactly one request in, on PostgreSQL and
-SQLite alike. The answer is stored on the row when the upload ends; an upload that fails with a
-5xx or an exception deletes the row, so a retry can try again. A row still "running" after
-``STALE_SECONDS`` belonged to a killed worker and is replaced. Expired rows are ignored, and
+SQLite alike. The stored image is linked to the row in the transaction that inserts the image
+(``on_image_stored``), and the answer is stored on the row when the upload ends; an upload that
+fails with a 5xx or an exception deletes the row, so a retry can try again. A worker killed
+after its image was committed leaves a row with the image but no answer: the retry answers with
+that image, never a second one. A row still "running" with no image after ``STALE_SECONDS``
+belonged to a worker killed before anything was kept, and is replaced. Expired rows are ignored, and
 deleted by ``manage.py sweep_idempotency_keys`` (cron, e.g. hourly).
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -41,6 +45,8 @@ MAX_KEY_LENGTH = 255
 # A first request still running after this long died with its worker (gunicorn's timeout is
 # 120 s): its key is free again.
 STALE_SECONDS = 600
+# The key row of the upload running in this thread, for ``on_image_stored``.
+_running: ContextVar[IdempotencyKey | None] = ContextVar("images_app_idempotency", default=None)
 
 
 class IdempotencyKey(models.Model):
@@ -52,6 +58,11 @@ class IdempotencyKey(models.Model):
     status = models.PositiveSmallIntegerField(null=True, help_text="Empty while running.")
     response = models.JSONField(null=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set in the transaction that inserts the image: a first request whose worker died before
+    # it answered is answered from here.
+    image = models.ForeignKey(
+        "images_app.Image", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -62,21 +73,25 @@ class IdempotencyKey(models.Model):
         return f"{self.owner_id}:{self.key}"
 
 
-def idempotent(request, handler: Callable[[], Response]) -> Response:
-    """``handler()``'s answer, or the stored answer of the first request with this key."""
+def idempotent(request, handler: Callable[[], Response], answer: Callable[..., Response]):
+    """``handler()``'s answer, or the first request's with this key: its stored answer, or
+    ``answer(image)`` for the image it stored before its worker died."""
     key = _key(request)
     if key is None:
         return handler()
-    record, replay = _claim(request.user, key, fingerprint(request))
+    record, replay = _claim(request.user, key, fingerprint(request), answer)
     if replay is not None:
         return replay
+    running = _running.set(record)
     try:
         response = handler()
     except BaseException:
-        record.delete()  # nothing answered: a retry may run it again
+        _free(record)  # nothing answered: a retry may run it again
         raise
+    finally:
+        _running.reset(running)
     if response.status_code >= 500:
-        record.delete()
+        _free(record)
     else:
         record.status, record.response = response.status_code, response.data
         record.save(update_fields=["status", "response"])
@@ -95,7 +110,19 @@ def _key(request) -> str | None:
     return key
 
 
-def _claim(user, key: str, print_: str) -> tuple[IdempotencyKey, Response | None]:
+def _free(record: IdempotencyKey) -> None:
+    """Let a retry run again, unless an image was stored: then the retry is answered with it."""
+    IdempotencyKey.objects.filter(pk=record.pk, image=None).delete()
+
+
+def on_image_stored(sender, instance, created: bool, **kwargs) -> None:
+    """post_save of Image, inside the image's INSERT transaction: link the running key to it."""
+    record = _running.get()
+    if created and record is not None:
+        IdempotencyKey.objects.filter(pk=record.pk).update(image=instance)
+
+
+def _claim(user, key: str, print_: str, answer) -> tuple[IdempotencyKey, Response | None]:
     """This request's row, or the first request's answer; 409/422 as the draft says."""
     for _ in range(3):  # a stale or expired row is removed, then claimed again
         try:
@@ -107,13 +134,15 @@ def _claim(user, key: str, print_: str) -> tuple[IdempotencyKey, Response | None
         if first is None or _expired(first):
             IdempotencyKey.objects.filter(pk=getattr(first, "pk", None)).delete()
             continue
-        if first.status is None:  # still running, unless its worker died
+        if first.status is None and first.image_id is None:  # running, unless its worker died
             if timezone.now() - first.created < timedelta(seconds=STALE_SECONDS):
                 raise IdempotencyConflict()
             IdempotencyKey.objects.filter(pk=first.pk, status=None).delete()
             continue
         if first.fingerprint != print_:
             raise IdempotencyMismatch()
+        if first.status is None:  # its image is stored, but its worker died before answering
+            return first, answer(first.image)
         return first, Response(first.response, status=first.status)
     raise IdempotencyConflict()
 

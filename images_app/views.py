@@ -60,13 +60,18 @@ class ImageViewSet(
         request._request.upload_handlers = [InMemoryUploadHandler(request._request)]
 
     def create(self, request, *args, **kwargs) -> Response:
-        return idempotent(request, lambda: self.store(request))  # Idempotency-Key, if sent
+        return idempotent(  # Idempotency-Key, if sent
+            request, lambda: self.store(request), lambda image: self.answer(image)
+        )
 
     def store(self, request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
-        return Response(serializer.data, status=200)
+        return self.answer(serializer.save())
+
+    def answer(self, image: Image) -> Response:
+        """The upload's answer for ``image``, in the request's version."""
+        return Response(self.get_serializer(image).data, status=200)
 
 
 def serve_file(request, key: str) -> FileResponse:

@@ -189,3 +189,26 @@ def test_concurrent_requests_with_one_key_store_one_image(user, backend):
         else:
             assert answer.json()["error"]["key"] == "common.idempotency_conflict"
     assert upload(bearer(token), key="same").json()["id"] == image.pk  # and after: the answer
+
+
+@pytest.mark.django_db
+def test_the_key_is_linked_to_its_image_in_the_images_transaction(api, backend):
+    first = upload(api)
+
+    assert IdempotencyKey.objects.get().image_id == first.json()["id"]
+
+
+@pytest.mark.django_db
+def test_a_worker_killed_after_storing_its_image_gets_the_retry_that_image(api, backend):
+    first = upload(api)
+    files = backend.keys()
+    # The worker died between the image's commit and recording the answer (SIGKILL, timeout).
+    IdempotencyKey.objects.update(status=None, response=None)
+
+    again = upload(api)
+
+    assert again.status_code == 200
+    assert again.json() == first.json()  # same id, same URLs: never a second image
+    assert Image.objects.count() == 1
+    assert backend.keys() == files
+    error_of(upload(api, data=images.jpeg(32, 24)), 422, "common.idempotency_mismatch")

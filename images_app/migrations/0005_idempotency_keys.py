@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
                 ('response', models.JSONField(null=True)),
                 ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('image', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='images_app.image')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('owner', 'key'), name='images_app_idempotency_once')],
