@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from django.core.exceptions import ImproperlyConfigured
 
 from .models import Image
 from .rendering import InvalidImage
 from .rerender import rerender
 from .storage import StorageFailure
 
+try:  # Celery is an optional extra (images_app[celery]): without it, nothing here is queued
+    from celery import shared_task
+    from celery.result import ResultSet
+except ImportError:
+    shared_task = ResultSet = None
+
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="images_app.rerender_batch", acks_late=True)
-def rerender_batch(ids: list[int], only: list[str] | None = None) -> dict:
+def run_batch(ids: list[int], only: list[str] | None = None) -> dict:
     """Re-render the images ``ids``; what changed: {"checked", "updated", "failed", "names"}."""
     outcome = {"checked": 0, "updated": 0, "failed": [], "names": {}}
     for image in Image.objects.filter(pk__in=ids).order_by("pk"):
@@ -40,12 +45,30 @@ def rerender_batch(ids: list[int], only: list[str] | None = None) -> dict:
     return outcome
 
 
+# The task the workers run; None where Celery is not installed.
+rerender_batch = (
+    shared_task(name="images_app.rerender_batch", acks_late=True)(run_batch)
+    if shared_task
+    else None
+)
+
+
+def require_celery() -> None:
+    """Raise ImproperlyConfigured, saying what to install, where Celery is missing."""
+    if rerender_batch is None:
+        raise ImproperlyConfigured(
+            "Queueing re-renders needs Celery: pip install 'images_app[celery]' (or "
+            "celery[redis]), or set IMAGES_APP['RERENDER_ENQUEUE_OVER'] to None."
+        )
+
+
 def enqueue_rerender(images, *, batch_size: int = 100) -> int:
     """Queue ``rerender_batch`` for every image of the queryset ``images``; return the batches.
 
     Ids are read in order a batch at a time, never all at once; the admin's re-render action
     calls it for large selections.
     """
+    require_celery()
     batches, last = 0, 0
     while ids := list(
         images.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size]

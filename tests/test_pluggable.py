@@ -38,4 +38,6 @@ def test_the_app_works_in_a_minimal_project_that_is_not_project(tmp_path):
     assert report["missing"][0] == 404
     assert report["missing"][1]["error"]["key"] == "common.not_found"
     assert report["project_imported"] is False
+    assert report["celery_imported"] is False  # an optional extra: the app runs without it
+    assert report["rerender"] == "1 images checked, 0 updated, 0 failed."
     assert (tmp_path / "media" / "photos").is_dir()

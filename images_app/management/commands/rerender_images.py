@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from celery.result import ResultSet
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 
 from images_app.management.stoppable import StoppableCommand
@@ -26,7 +26,7 @@ from images_app.rendering import InvalidImage
 from images_app.rerender import plan, rerender
 from images_app.specs import aliases, rendition_specs
 from images_app.storage import StorageFailure
-from images_app.tasks import rerender_batch
+from images_app.tasks import ResultSet, require_celery, rerender_batch
 
 BATCH = 200
 
@@ -65,6 +65,10 @@ class Command(StoppableCommand):
 
     def handle(self, *args, dry_run, only, owner, progress_every, verbosity, **options):
         if options["celery"] and not dry_run:
+            try:
+                require_celery()
+            except ImproperlyConfigured as exc:
+                raise CommandError(str(exc)) from exc
             self.fan_out = FanOut(self, options["batch_size"])
         else:
             self.fan_out = None
