@@ -29,6 +29,8 @@ from rest_framework.test import APIClient
 from images_app.models import Image
 from images_app.storage import get_storage
 
+pytest_plugins = ["tests.browser"]  # the Chromium fixtures: browser, page
+
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 

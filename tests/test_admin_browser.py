@@ -1,30 +1,18 @@
 """The admin image library end to end, in a real headless Chromium against a live server.
 
-Needs Debian's ``chromium`` at /usr/bin/chromium (``.ci/run`` installs it): without it these
-tests fail, they never skip. Screenshots go to ``artifacts/screenshots/`` (git-ignored).
+Chromium: ``tests/browser.py``. Screenshots go to ``artifacts/screenshots/`` (git-ignored).
 """
 
-import os
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from images_app.models import Image, ImageType
 
 from . import images
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple"
 
@@ -33,32 +21,6 @@ pytestmark = [
     pytest.mark.live,
     pytest.mark.usefixtures("transactional_db"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does).")
-    # Playwright's sync API keeps an event loop running in this thread for as long as it is
-    # open; the ORM calls made meanwhile (the tests', the database teardown's) are still plain
-    # synchronous ones, so Django's guard against async use does not apply.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], errors  # no JavaScript errors on any page
 
 
 @pytest.fixture

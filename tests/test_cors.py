@@ -13,7 +13,6 @@ from images_app.models import Image
 
 from . import images
 from .conftest import make_token
-from .test_admin_browser import browser  # noqa: F401 (the Chromium fixture)
 
 OFFICE = "https://office.example.com"
 
@@ -79,7 +78,7 @@ UPLOAD_JS = """async ({url, token, jpeg}) => {
 
 
 @pytest.fixture
-def office_page(browser, live_server):  # noqa: F811
+def office_page(browser, live_server):
     """A page on http://127.0.0.1:<port>: another origin than the API's http://localhost:<port>."""
     context = browser.new_context()
     page = context.new_page()
