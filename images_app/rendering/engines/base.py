@@ -14,13 +14,16 @@ plan:
 4. The rest are cascaded, each from the smallest rendition made from the decode that is at
    least ``CASCADE_GAP`` times larger: cheap resizes, and never more than two resampling steps
    from the decode (a third softens one-pixel lines past 40 dB of a one-step reference).
-5. Encodes run in a small thread pool while the main thread resizes the next rendition;
-   ``on_output`` is called from the pool as each output is ready.
+5. Each planned size is one job on a small thread pool (``_Jobs``): make the rendition, then
+   encode it. The renditions made from the decode are resized side by side, a cascaded one
+   starts as soon as the rendition it comes from exists, and ``on_output`` is called from the
+   pool as each output is ready.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,42 +108,21 @@ class BaseEngine:
         decoded, transparent = self.load(source, plan[0])
         source.handle = None  # the file's own buffers can go before the renditions allocate
         groups = _group(specs, sizes, transparent)
+        steps = cascade_plan(plan, from_decode=self.cascade_from_decode)
+        jobs = _Jobs(self, source, decoded, steps, groups, specs, on_output)
+        del decoded  # the jobs hold it until the last rendition made from it is done
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="images-render")
         try:
-            jobs = self._submit(pool, source, decoded, plan, groups, specs, on_output)
+            # Largest first, so a job only ever waits for one submitted before it (never a
+            # deadlock, whatever the pool size), and the longest encode starts soonest.
+            running = [pool.submit(jobs.run, size) for size in plan]
             outputs: list[Output] = [None] * len(specs)  # type: ignore[list-item]
-            for key, job in jobs.items():
-                for index, output in zip(groups[key], job.result(), strict=True):
+            for job in running:
+                for index, output in job.result():
                     outputs[index] = output
             return outputs
         finally:
-            pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
-
-    def _submit(self, pool, source, decoded, plan, groups, specs, on_output) -> dict:
-        steps = cascade_plan(plan, from_decode=self.cascade_from_decode)
-        last = max(index for index, size in enumerate(plan) if steps[size] is None)
-        made: dict[Size, Any] = {}
-        jobs: dict[tuple, Future] = {}
-        for index, size in enumerate(plan):  # largest first: the longest encode starts soonest
-            step = steps[size]
-            made[size] = self.finish(decoded, source, size) if step is None else None
-            made[size] = self.resize(made[step], size) if step is not None else made[size]
-            if index == last:
-                decoded = None  # the rest come from renditions: the decode can go
-            for key in [key for key in groups if key[0] == size]:
-                names = [specs[i].name for i in groups[key]]
-                job = (made[size], key, names, source.decoded_by, on_output)
-                jobs[key] = pool.submit(self._encode, *job)
-        return jobs
-
-    def _encode(self, image, key, names, decoded_by, on_output) -> list[Output]:
-        (width, height), fmt, quality = key
-        data = self.encode(image, fmt, quality)
-        outputs = [Output(name, data, fmt, width, height, decoded_by) for name in names]
-        if on_output is not None:
-            for output in outputs:
-                on_output(output)
-        return outputs
+            pool.shutdown(cancel_futures=True)  # after a failure, start no more work
 
     # What an engine provides.
 
@@ -166,6 +148,52 @@ class BaseEngine:
     def encode(self, image: Any, fmt: str, quality: int) -> bytes:
         """Encode with no metadata at all; flatten onto white for JPEG."""
         raise NotImplementedError
+
+
+class _Jobs:
+    """One job per planned size: make the rendition (``finish`` from the decode, or ``resize``
+    from the rendition ``cascade_plan`` names), publish it for the sizes made from it, then
+    encode it. Jobs run on the render pool, so the renditions made from the decode are resized
+    side by side, and each waits only for the one rendition it is made from."""
+
+    def __init__(self, engine, source, decoded, steps, groups, specs, on_output):
+        self.engine, self.source, self.steps = engine, source, steps
+        self.groups, self.specs, self.on_output = groups, specs, on_output
+        self.made: dict[Size, Future] = {size: Future() for size in steps}
+        self.decoded = decoded
+        # The decode is dropped as soon as the last rendition made from it is finished.
+        self.from_decode = sum(step is None for step in steps.values())
+        self.lock = threading.Lock()
+
+    def run(self, size: Size) -> list[tuple[int, Output]]:
+        made = self.made[size]
+        try:
+            image = self._make(size)
+        except BaseException as exc:
+            made.set_exception(exc)  # the sizes made from this one fail with it, never hang
+            raise
+        made.set_result(image)
+        outputs = []
+        for key in [key for key in self.groups if key[0] == size]:
+            data = self.engine.encode(image, key[1], key[2])
+            for index in self.groups[key]:
+                output = Output(self.specs[index].name, data, key[1], *size, self.source.decoded_by)
+                if self.on_output is not None:
+                    self.on_output(output)
+                outputs.append((index, output))
+        return outputs
+
+    def _make(self, size: Size):
+        step = self.steps[size]
+        if step is not None:
+            return self.engine.resize(self.made[step].result(), size)
+        try:
+            return self.engine.finish(self.decoded, self.source, size)
+        finally:
+            with self.lock:
+                self.from_decode -= 1
+                if self.from_decode == 0:
+                    self.decoded = None
 
 
 def _group(specs, sizes, transparent) -> dict[tuple, list[int]]:

@@ -17,6 +17,7 @@ import pyvips
 from ..probe import not_an_image
 from . import turbo
 from .base import (
+    LOAD_GAP,
     ORIENTATIONS,
     PNG_COMPRESSION,
     REDUCING_GAP,
@@ -71,12 +72,15 @@ class VipsEngine(BaseEngine):
 
     def load(self, source: Source, size: Size) -> tuple[pyvips.Image, bool]:
         data, header = source.handle
-        factor = 1
-        if source.format == "JPEG":
-            factor = shrink_factor((header.width, header.height), stored(size, source.orientation))
+        factor, pixels = 1, None
         if header.get_typeof("icc-profile-data"):
             source.icc = header.get("icc-profile-data")
-        pixels = turbo.decode(data, factor) if source.format == "JPEG" else None
+        if source.format == "JPEG":
+            target = stored(size, source.orientation)
+            factor = shrink_factor((header.width, header.height), target)
+            decoded = (header.width // factor, header.height // factor)
+            reduced = all(d >= LOAD_GAP * t for d, t in zip(decoded, target, strict=True))
+            pixels = turbo.decode(data, factor, reduced=reduced)
         try:
             if pixels is not None:
                 height, width, bands = pixels.shape
