@@ -1,10 +1,16 @@
 """Celery tasks: re-rendering fanned out to workers (``rerender_images --celery``, the admin).
 
-A task re-renders one batch of image ids. It is idempotent: each image is read afresh and only
-its stale renditions are redone (``rerender.plan``, by spec fingerprint), so a batch delivered
-twice (a worker lost mid-batch, acks_late) or enqueued again by a resumed run does the work once
-and then costs one row read per image. Batches are disjoint id ranges, so two workers never
-take the same image from one run.
+``rerender_batch`` re-renders one batch of image ids. It is idempotent: each image is read
+afresh and only its stale renditions are redone (``rerender.plan``, by spec fingerprint), so a
+batch delivered twice (a worker lost mid-batch, acks_late) or enqueued again by a resumed run
+does the work once and then costs one row read per image. Batches are disjoint id ranges, so
+two workers never take the same image from one run.
+
+The worker process is the unit of parallelism: a task renders on one thread
+(``IMAGES_APP["WORKER_RENDER_THREADS"]``, 1: no encode pool), and each worker process sets
+libvips' thread pool to the same when it starts (``worker_process_init``, sent by the prefork
+and solo pools), so N worker processes use N cores and two do twice the work of one. Web
+processes keep ``RENDER_THREADS`` (2) for an upload's latency.
 """
 
 from __future__ import annotations
@@ -13,18 +19,32 @@ import logging
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .conf import app_settings
 from .models import Image
 from .rendering import InvalidImage
+from .rendering.runtime import set_vips_threads
 from .rerender import rerender
 from .storage import StorageFailure
 
 try:  # Celery is an optional extra (images_app[celery]): without it, nothing here is queued
     from celery import shared_task
     from celery.result import ResultSet
+    from celery.signals import worker_process_init
 except ImportError:
-    shared_task = ResultSet = None
+    shared_task = ResultSet = worker_process_init = None
 
 logger = logging.getLogger(__name__)
+
+
+def single_threaded_worker(**kwargs) -> None:
+    """In each new worker process: libvips renders on WORKER_RENDER_THREADS threads."""
+    threads = app_settings.WORKER_RENDER_THREADS
+    vips = "libvips too" if set_vips_threads(threads) else "no libvips"
+    logger.info("images_app: this worker process renders on %d thread(s) (%s)", threads, vips)
+
+
+if worker_process_init is not None:
+    worker_process_init.connect(single_threaded_worker, dispatch_uid="images_app.vips_threads")
 
 
 def run_batch(ids: list[int], only: list[str] | None = None) -> dict:
@@ -33,7 +53,7 @@ def run_batch(ids: list[int], only: list[str] | None = None) -> dict:
     for image in Image.objects.filter(pk__in=ids).order_by("pk"):
         outcome["checked"] += 1
         try:
-            changed = rerender(image, only)
+            changed = rerender(image, only, threads=app_settings.WORKER_RENDER_THREADS)
         except (StorageFailure, InvalidImage, OSError) as exc:
             logger.warning("images_app: image %s: re-render failed: %s", image.pk, exc)
             outcome["failed"].append(image.pk)

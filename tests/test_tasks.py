@@ -119,6 +119,8 @@ def test_two_workers_share_the_batches_and_render_each_image_once(site):
     assert sorted(total) == sorted(ids) and set(total.values()) == {1}  # each image once
     assert all(per_worker), "both workers took batches"
     assert "0 stale images queued in 0 batches." in again  # a re-run finds nothing left
+    for log in logs:  # the worker process is the unit of parallelism: one thread each
+        assert "renders on 1 thread(s) (libvips too)" in log.read_text()
 
 
 RUN_TWICE = """
