@@ -80,6 +80,9 @@ DEFAULTS = {
     # Deleting many images at once (a user's): files deleted right after the commit, at most;
     # the rest stay queued for `manage.py sweep_storage`, so the request stays short.
     "DELETE_INLINE_FILES": 12_000,
+    # Where there are more: True queues a Celery task (images_app.tasks.delete_queued_files) that
+    # deletes them in batches at once; False (no Celery needed) leaves them to sweep_storage.
+    "DELETE_ENQUEUE_REST": False,
     # The admin's "Re-render selected images": selections of more images than this are queued
     # for Celery workers (images_app.tasks); None: always in the request (no Celery needed).
     "RERENDER_ENQUEUE_OVER": None,
