@@ -152,6 +152,8 @@ def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int
             width, height = image.size
             if _orientation(image) in _TRANSPOSED:
                 width, height = height, width
+            if same and fmt == "AVIF" and layout.shown is not None:
+                width, height = layout.shown  # cropped (clap): Pillow's plugin leaves it undone
             return SourceInfo(fmt, width, height, frames, image.mode)
     except InvalidImage:
         raise
