@@ -45,7 +45,7 @@ class Layout:
     pixels: int | None = None  # decoded pixels per frame, where more than the size says
     refusal: InvalidImage | None = None  # raised after the limits, which say more
     bytes_per_pixel: int = 4  # of the decoded picture, as the engines hold it
-    shown: tuple[int, int] | None = None  # HEIF: as displayed (irot applied), alpha or not,
+    shown: tuple[int, int] | None = None  # HEIF: as displayed (clap, irot), alpha or not,
     alpha: bool = False  # for the files libheif decodes and Pillow's AVIF plugin can't open
 
 

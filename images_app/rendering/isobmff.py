@@ -3,8 +3,9 @@ boxes and items. What the codecs' own headers say (HEVC, AV1) is read by ``bitst
 
 Both keep their pictures as *items* described in one ``meta`` box: ``iinf`` names each item
 and its type, ``iloc`` says where its bytes are, ``iprp`` gives its properties (``ispe``: the
-size; ``irot``/``imir``: the transforms a viewer applies), ``iref`` relates items (a grid's
-tiles, a thumbnail's master, the EXIF block that describes an image). The coded pictures
+size; ``clap``, ``irot``, ``imir``: the crop and transforms a viewer applies, in that order),
+``iref`` relates items (a grid's tiles, a thumbnail's master, the EXIF block that describes an
+image). The coded pictures
 usually sit in ``mdat``, but an item's extents may point anywhere in the file.
 
 The parse is strict where lenience would cost safety: a box whose size lies, a table whose

@@ -12,9 +12,10 @@ For HEIC and AVIF the pixel count is what decoding the primary picture allocates
 picture (a grid's tiles one by one, an alpha plane) at the larger of its declared size
 (``ispe``) and the size in the codec's own header, which is what libde265 and dav1d trust.
 The displayed size comes from Pillow, as the engines read it: pillow-heif applies
-``irot``/``imir`` and clears the EXIF tag, Pillow's AVIF plugin turns ``irot``/``imir`` into
-the EXIF tag; either way the EXIF orientation tag a HEIF file carries itself is ignored, as
-the HEIF standard says.
+``clap``/``irot``/``imir`` and clears the EXIF tag, Pillow's AVIF plugin turns ``irot``/``imir``
+into the EXIF tag; either way the EXIF orientation tag a HEIF file carries itself is ignored, as
+the HEIF standard says. Pillow's AVIF plugin leaves the crop (``clap``) undone, so an AVIF's
+displayed size is our walk's (``isobmff.displayed_size``), which both engines draw.
 
 Thread safety: nothing here touches global state per call. Pillow's
 ``DecompressionBombWarning`` fires inside ``Image.open`` above ``Image.MAX_IMAGE_PIXELS``;
