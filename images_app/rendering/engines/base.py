@@ -14,10 +14,11 @@ plan:
 4. The rest are cascaded, each from the smallest rendition made from the decode that is at
    least ``CASCADE_GAP`` times larger: cheap resizes, and never more than two resampling steps
    from the decode (a third softens one-pixel lines past 40 dB of a one-step reference).
-5. Each planned size is one job on a small thread pool (``_Jobs``): make the rendition, then
-   encode it. The renditions made from the decode are resized side by side, a cascaded one
-   starts as soon as the rendition it comes from exists, and ``on_output`` is called from the
-   pool as each output is ready.
+5. Each planned size is one job on a small thread pool (``_Jobs``; ``threads``, default
+   WORKERS): make the rendition, then encode it. The renditions made from the decode are
+   resized side by side, a cascaded one starts as soon as the rendition it comes from exists,
+   and ``on_output`` is called from the pool as each output is ready. ``threads=1``: no pool,
+   the jobs run one after another on the calling thread (a Celery worker's renders).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..containers import signature_format
 from ..errors import not_an_image
 from ..spec import RenditionSpec
 from . import Output
+from .inline import InlineExecutor
 
 # Shrink on load (JPEG DCT scaling, Pillow's draft) while the decoded image stays at least this
 # many times larger than the largest rendition. The DCT shrink is a little aliased; a LANCZOS of
@@ -98,6 +100,7 @@ class BaseEngine:
         *,
         formats: Sequence[str],
         on_output: Callable[[Output], None] | None = None,
+        threads: int = WORKERS,
     ) -> list[Output]:
         """Return one Output per spec, in spec order (see ``engines.render``)."""
         source = self.open(data, formats)
@@ -111,7 +114,11 @@ class BaseEngine:
         steps = cascade_plan(plan, from_decode=self.cascade_from_decode)
         jobs = _Jobs(self, source, decoded, steps, groups, specs, on_output)
         del decoded  # the jobs hold it until the last rendition made from it is done
-        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="images-render")
+        pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="images-render")
+            if threads > 1
+            else InlineExecutor()
+        )
         try:
             # Largest first, so a job only ever waits for one submitted before it (never a
             # deadlock, whatever the pool size), and the longest encode starts soonest.
