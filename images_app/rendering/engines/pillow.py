@@ -1,8 +1,19 @@
 """The Pillow engine: as fast as Pillow allows, the same pictures as the libvips engine.
 
-JPEG draft (DCT scaling) where the largest rendition leaves room, one premultiplied LANCZOS
-resize to it split into two strips on two threads, colour and orientation on the result,
-the rest cascaded from it, encodes in the shared thread pool (Pillow releases the GIL).
+4:2:0 colour JPEGs (what cameras and phones send) take the planar path (``_Planar``): the
+luma is decoded alone (Pillow's draft mode "L": no chroma IDCT, upsampling or colour
+conversion) at the scale the largest rendition needs, and on a second thread the whole picture
+in YCbCr at half that scale, where its chroma is at the file's own resolution. The renditions
+the half decode leaves LOAD_GAP for are resized from it (three bands, a quarter of the
+pixels); the larger ones resize only their luma from the luma decode, one LANCZOS step each,
+and take their chroma from the half decode at the resolution the output keeps: half size for a
+4:2:0 JPEG (pixel-doubled, which the encoder's 2x2 average gives back exactly), full size
+otherwise. Renditions are encoded from YCbCr as they are (JPEG) or converted (PNG, WebP); the
+ICC conversion and the orientation are done on each rendition.
+
+Everything else follows BaseEngine's plan: JPEG draft where the largest rendition leaves room,
+premultiplied LANCZOS, split into two strips on two threads where large, colour and orientation
+on the result, encodes in the shared thread pool (Pillow releases the GIL).
 """
 
 from __future__ import annotations
@@ -10,18 +21,23 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, JpegImagePlugin
 
 from ..probe import exif_orientation, not_an_image
+from . import Output
 from .base import (
+    LOAD_GAP,
     ORIENTATIONS,
     PNG_COMPRESSION,
     REDUCING_GAP,
+    WORKERS,
     BaseEngine,
     Size,
     Source,
+    cascade_plan,
+    output_format,
     shrink_factor,
     stored,
     usable_profile,
@@ -37,10 +53,15 @@ _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 class PillowEngine(BaseEngine):
     """Pillow only: works wherever Pillow does; see BaseEngine for the plan."""
 
-    # Pillow resizes a 12 MP decode to 1600 px in 155 ms of CPU (2048 -> 1600: 61 ms), and
-    # keeping its 4-byte pixels for it takes a 24 MP upload to 74 MiB (budget 64): here the
-    # renditions cascade from the largest, at 39.0 dB (the sharp chart's 1600) instead of 52.
-    cascade_from_decode = False
+    def render(self, data, specs, *, formats, on_output=None) -> list[Output]:
+        source = self.open(data, formats)
+        sizes = [spec.target_size(*source.size) for spec in specs]
+        factor = _planar_factor(source, sizes)
+        if factor is not None:
+            outputs = _Planar(self, source, factor).render(data, specs, sizes, on_output)
+            if outputs is not None:
+                return outputs
+        return super().render(data, specs, formats=formats, on_output=on_output)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
         try:
@@ -89,11 +110,11 @@ class PillowEngine(BaseEngine):
     def encode(self, image: Image.Image, fmt: str, quality: int) -> bytes:
         if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
             image = _flatten(image)
+        elif fmt != "JPEG" and image.mode == "YCbCr":
+            image = image.convert("RGB")
         buffer = io.BytesIO()
         if fmt == "JPEG":
-            # 4:2:0 below q90, as libvips' default: the smaller file where the eye can't tell.
-            subsampling = 0 if quality >= 90 else 2
-            image.save(buffer, "JPEG", quality=quality, subsampling=subsampling)
+            image.save(buffer, "JPEG", quality=quality, subsampling=_subsampling(quality))
         elif fmt == "PNG":
             # zlib's run-length strategy on Pillow's filtered rows: about the size of level 3
             # on photos and of level 6 on graphics, in two thirds of level 3's time (measured).
@@ -101,6 +122,187 @@ class PillowEngine(BaseEngine):
         else:
             image.save(buffer, "WEBP", quality=quality, method=4)
         return buffer.getvalue()
+
+
+class _Planar:
+    """One 4:2:0 JPEG rendered from its luma and a half-scale YCbCr decode (module docstring).
+
+    The pool runs the half decode beside the luma decode, then the luma resizes beside the
+    renditions made from the half decode (on the calling thread), and the encodes.
+    """
+
+    def __init__(self, engine: PillowEngine, source: Source, factor: int):
+        self.engine, self.source, self.factor = engine, source, factor
+        self.size = source.handle.size  # as stored
+        self.progressive = bool(source.handle.info.get("progressive"))
+        self.profile = usable_profile(source.handle.info.get("icc_profile"), 3)
+        self.luma: Image.Image | None = None
+        self.half: Image.Image | None = None
+
+    def render(self, data: bytes, specs, sizes: list[Size], on_output) -> list[Output] | None:
+        """One Output per spec, in spec order; None where libjpeg refused a planar decode."""
+        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="images-render")
+        try:
+            if not self._decode(data, pool):
+                return None
+            self.source.handle = None  # the file's own buffers can go
+            self.source.decoded_by = f"pillow 1/{self.factor} ycbcr"
+            groups = _groups(specs, sizes)
+            jobs = self._submit(pool, groups, specs, on_output)
+            outputs: list[Output] = [None] * len(specs)  # type: ignore[list-item]
+            for key, job in jobs.items():
+                for index, output in zip(groups[key], job.result(), strict=True):
+                    outputs[index] = output
+            return outputs
+        finally:
+            pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
+
+    def _decode(self, data: bytes, pool: ThreadPoolExecutor) -> bool:
+        try:
+            if self.progressive:
+                # Entropy decoding is most of a progressive decode: do it once, then reduce.
+                full = _draft(data, "YCbCr", self.size, self.factor)
+                self.luma, self.half = full.getchannel(0), full.reduce(2)
+            else:
+                half = pool.submit(_draft, data, "YCbCr", self.size, 2 * self.factor)
+                self.luma = _draft(data, "L", self.size, self.factor)
+                self.half = half.result()
+        except Exception:  # an RGB-coded or damaged file: the plain path decodes it or says why
+            return False
+        return (self.luma.size, self.half.size) == (
+            _scaled(self.size, self.factor),
+            _scaled(self.size, 2 * self.factor),
+        )
+
+    def _submit(self, pool, groups, specs, on_output) -> dict:
+        orientation = self.source.orientation
+        plan = sorted({key[0] for key in groups}, key=_area, reverse=True)  # displayed sizes
+        bigs = [size for size in plan if not _fits(self.half, stored(size, orientation))]
+        lumas = {
+            size: pool.submit(_resize_luma, self.luma, stored(size, orientation), len(bigs) == 1)
+            for size in bigs
+        }
+        self.luma = None  # the resizes hold it while they need it
+        made = self._from_half([stored(size, orientation) for size in plan if size not in bigs])
+        jobs: dict[tuple, Future] = {}
+        for size in plan:
+            keys = [key for key in groups if key[0] == size]
+            if size in lumas:
+                exact = self.profile is not None or any(not _halves_chroma(*k[1:]) for k in keys)
+                image = self._merge(lumas.pop(size).result(), made, exact)
+            else:
+                image = made[stored(size, orientation)]
+            image = self._finish(image)
+            for key in keys:
+                names = [specs[index].name for index in groups[key]]
+                job = (image, key, names, self.source.decoded_by, on_output)
+                jobs[key] = pool.submit(self.engine._encode, *job)
+        return jobs
+
+    def _from_half(self, sizes: list[Size]) -> dict[Size, Image.Image]:
+        """The renditions of ``sizes`` (stored) made from the half decode, as cascade_plan says,
+        and the half decode itself: the sources of the chroma of the others."""
+        made = {self.half.size: self.half}
+        steps = cascade_plan([self.half.size, *sizes])
+        for size in sizes:
+            base = made[steps[size] or self.half.size]
+            made[size] = base.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        return made
+
+    def _merge(self, luma: Image.Image, made: dict[Size, Image.Image], exact: bool) -> Image.Image:
+        """The YCbCr rendition of ``luma`` with its chroma: at full size if ``exact``, else at
+        half size, pixel-doubled (a 4:2:0 encoder averages each 2x2 block back to it)."""
+        width, height = luma.size
+        if exact:
+            chroma = self.half.resize(luma.size, Image.Resampling.BILINEAR).split()[1:]
+        else:
+            size = ((width + 1) // 2, (height + 1) // 2)
+            base = min(
+                (image for image in made.values() if _fits(image, size, 1)),
+                key=lambda image: _area(image.size),
+            )
+            if base.size != size:
+                base = base.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            box = (0, 0, width / 2, height / 2)
+            chroma = [
+                band.resize(luma.size, Image.Resampling.NEAREST, box=box)
+                for band in base.split()[1:]
+            ]
+        return Image.merge("YCbCr", (luma, *chroma))
+
+    def _finish(self, image: Image.Image) -> Image.Image:
+        if self.profile is not None:
+            image = ImageCms.profileToProfile(
+                image.convert("RGB"), self.profile, _SRGB, outputMode="RGB"
+            )
+        if self.source.orientation in ORIENTATIONS:
+            image = image.transpose(ORIENTATIONS[self.source.orientation])
+        image.info = {}  # else Pillow writes some of it (ICC, comments) into some formats
+        return image
+
+
+def _planar_factor(source: Source, sizes: list[Size]) -> int | None:
+    """The luma decode's JPEG scale denominator if ``_Planar`` can render ``sizes``, else None.
+
+    Only 4:2:0 YCbCr JPEGs, whose half-scale decode holds all the chroma the file has, and only
+    where the half scale exists (1/8 at most) and is at least one pixel.
+    """
+    image = source.handle
+    if source.format != "JPEG" or image.mode != "RGB" or not sizes:
+        return None
+    if JpegImagePlugin.get_sampling(image) != 2 or image.info.get("adobe_transform") == 0:
+        return None
+    largest = max(sizes, key=_area)
+    factor = shrink_factor(image.size, stored(largest, source.orientation))
+    return factor if factor <= 4 and min(image.size) >= 2 * factor else None
+
+
+def _draft(data: bytes, mode: str, size: Size, factor: int) -> Image.Image:
+    """The JPEG decoded in ``mode`` ("L": the luma alone; "YCbCr": no colour conversion) at
+    1/``factor`` of ``size`` (DCT scaling)."""
+    image = Image.open(io.BytesIO(data), formats=["JPEG"])
+    image.draft(mode, (size[0] // factor, size[1] // factor))
+    image.load()
+    return image
+
+
+def _resize_luma(luma: Image.Image, size: Size, strips: bool) -> Image.Image:
+    if luma.size == size:
+        return luma
+    if strips and size[0] * size[1] > _STRIP_PIXELS:
+        return _resize_in_strips(luma, size)
+    return luma.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _groups(specs, sizes: list[Size]) -> dict[tuple, list[int]]:
+    """Spec indexes by (size, format, quality), as BaseEngine groups them (opaque source)."""
+    groups: dict[tuple, list[int]] = {}
+    for index, (spec, size) in enumerate(zip(specs, sizes, strict=True)):
+        groups.setdefault((size, output_format(spec, False), spec.quality), []).append(index)
+    return groups
+
+
+def _halves_chroma(fmt: str, quality: int) -> bool:
+    """Whether the encoder keeps the chroma at half size (4:2:0) for this format and quality."""
+    return fmt == "JPEG" and _subsampling(quality) == 2
+
+
+def _subsampling(quality: int) -> int:
+    # 4:2:0 below q90, as libvips' default: the smaller file where the eye can't tell.
+    return 0 if quality >= 90 else 2
+
+
+def _fits(image: Image.Image, size: Size, gap: float = LOAD_GAP) -> bool:
+    """Whether ``image`` is at least ``gap`` times ``size`` in both dimensions."""
+    return image.width >= gap * size[0] and image.height >= gap * size[1]
+
+
+def _scaled(size: Size, factor: int) -> Size:
+    return (-(-size[0] // factor), -(-size[1] // factor))
+
+
+def _area(size: Size) -> int:
+    return size[0] * size[1]
 
 
 def _orientation(image: Image.Image) -> int:
