@@ -195,21 +195,22 @@ class _Planar:
             for size in direct
         }
         self.luma = None  # the resizes hold it while they need it
+        # While the pool resizes the lumas: the small renditions and the colour of the others.
         made = self._from_half([sizes[size] for size in plan if size not in bigs])
-        colour = dict(made)  # made, and the half-size colour of the big ones as they are made
+        colour = dict(made)  # and the half-size colour of the big ones, made largest first
+        exact = {size: self._exact([key for key in groups if key[0] == size]) for size in bigs}
+        chroma = {size: self._chroma(sizes[size], colour, exact[size]) for size in bigs}
         jobs: dict[tuple, Future] = {}
-        for size in plan:
-            keys = [key for key in groups if key[0] == size]
+        for size in [size for size in plan if size not in bigs] + bigs:
             if size in bigs:
                 step = steps[sizes[size]]
                 luma = lumas[size].result() if step is None else _resize(lumas[step], sizes[size])
                 lumas[sizes[size]] = luma  # by stored size: a source for smaller lumas
-                exact = self.profile is not None or any(not _halves_chroma(*k[1:]) for k in keys)
-                image = self._merge(luma, colour, exact)
+                image = Image.merge("YCbCr", (luma, *chroma.pop(size)))
             else:
                 image = made[sizes[size]]
             image = self._finish(image)
-            for key in keys:
+            for key in [key for key in groups if key[0] == size]:
                 names = [specs[index].name for index in groups[key]]
                 job = (image, key, names, self.source.decoded_by, on_output)
                 jobs[key] = pool.submit(self.engine._encode, *job)
@@ -224,28 +225,28 @@ class _Planar:
             made[size] = _resize(made[steps[size] or self.half.size], size)
         return made
 
-    def _merge(self, luma: Image.Image, made: dict[Size, Image.Image], exact: bool) -> Image.Image:
-        """The YCbCr rendition of ``luma`` with its chroma: at full size if ``exact``, else at
-        half size, pixel-doubled (a 4:2:0 encoder averages each 2x2 block back to it), resized
-        from the smallest of ``made`` that is large enough, and added to it."""
-        width, height = luma.size
+    def _exact(self, keys: list[tuple]) -> bool:
+        """Whether a rendition needs its colour at full size: some output of it keeps it (PNG,
+        WebP, JPEG q90+), or it goes through an ICC conversion."""
+        return self.profile is not None or not all(_halves_chroma(*key[1:]) for key in keys)
+
+    def _chroma(
+        self, size: Size, colour: dict[Size, Image.Image], exact: bool
+    ) -> list[Image.Image]:
+        """The Cb and Cr of a rendition of ``size`` (stored) whose luma comes from the luma
+        decode: at full size from the half decode if ``exact``; else at half size, resized from
+        the smallest of ``colour`` large enough (and added to it), pixel-doubled (a 4:2:0
+        encoder averages each 2x2 block back to it)."""
         if exact:
             bands = (self.half.getchannel(band) for band in ("Cb", "Cr"))
-            chroma = [band.resize(luma.size, Image.Resampling.BILINEAR) for band in bands]
-        else:
-            size = ((width + 1) // 2, (height + 1) // 2)
-            if size not in made:  # kept: the colour source of the next, smaller ones
-                base = min(
-                    (image for image in made.values() if _fits(image, size, 1)), key=_area_of
-                )
-                made[size] = base.resize(size, _CHROMA_FILTER, reducing_gap=REDUCING_GAP)
-            base = made[size]
-            box = (0, 0, width / 2, height / 2)
-            chroma = [
-                band.resize(luma.size, Image.Resampling.NEAREST, box=box)
-                for band in base.split()[1:]
-            ]
-        return Image.merge("YCbCr", (luma, *chroma))
+            return [band.resize(size, Image.Resampling.BILINEAR) for band in bands]
+        half = ((size[0] + 1) // 2, (size[1] + 1) // 2)
+        if half not in colour:
+            base = min((image for image in colour.values() if _fits(image, half, 1)), key=_area_of)
+            colour[half] = base.resize(half, _CHROMA_FILTER, reducing_gap=REDUCING_GAP)
+        box = (0, 0, size[0] / 2, size[1] / 2)
+        bands = colour[half].split()[1:]
+        return [band.resize(size, Image.Resampling.NEAREST, box=box) for band in bands]
 
     def _finish(self, image: Image.Image) -> Image.Image:
         if self.profile is not None:  # the embedded profile's transform to sRGB
