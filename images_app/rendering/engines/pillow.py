@@ -206,7 +206,7 @@ class _Planar:
                 step = steps[sizes[size]]
                 luma = lumas[size].result() if step is None else _resize(lumas[step], sizes[size])
                 lumas[sizes[size]] = luma  # by stored size: a source for smaller lumas
-                image = Image.merge("YCbCr", (luma, *chroma.pop(size)))
+                image = _merge(luma, chroma.pop(size))
             else:
                 image = made[sizes[size]]
             image = self._finish(image)
@@ -230,13 +230,10 @@ class _Planar:
         WebP, JPEG q90+), or it goes through an ICC conversion."""
         return self.profile is not None or not all(_halves_chroma(*key[1:]) for key in keys)
 
-    def _chroma(
-        self, size: Size, colour: dict[Size, Image.Image], exact: bool
-    ) -> list[Image.Image]:
+    def _chroma(self, size: Size, colour: dict[Size, Image.Image], exact: bool) -> list:
         """The Cb and Cr of a rendition of ``size`` (stored) whose luma comes from the luma
         decode: at full size from the half decode if ``exact``; else at half size, resized from
-        the smallest of ``colour`` large enough (and added to it), pixel-doubled (a 4:2:0
-        encoder averages each 2x2 block back to it)."""
+        the smallest of ``colour`` large enough (and added to it), for ``_merge`` to double."""
         if exact:
             bands = (self.half.getchannel(band) for band in ("Cb", "Cr"))
             return [band.resize(size, Image.Resampling.BILINEAR) for band in bands]
@@ -244,9 +241,7 @@ class _Planar:
         if half not in colour:
             base = min((image for image in colour.values() if _fits(image, half, 1)), key=_area_of)
             colour[half] = base.resize(half, _CHROMA_FILTER, reducing_gap=REDUCING_GAP)
-        box = (0, 0, size[0] / 2, size[1] / 2)
-        bands = colour[half].split()[1:]
-        return [band.resize(size, Image.Resampling.NEAREST, box=box) for band in bands]
+        return colour[half].split()[1:]
 
     def _finish(self, image: Image.Image) -> Image.Image:
         if self.profile is not None:  # the embedded profile's transform to sRGB
@@ -255,6 +250,15 @@ class _Planar:
             image = image.transpose(ORIENTATIONS[self.source.orientation])
         image.info = {}  # else Pillow writes some of it (ICC, comments) into some formats
         return image
+
+
+def _merge(luma: Image.Image, chroma: list[Image.Image]) -> Image.Image:
+    """``luma`` with its Cb and Cr, which are its size or half it: then each sample is
+    doubled, which a 4:2:0 JPEG encoder's 2x2 average gives back exactly."""
+    if chroma[0].size != luma.size:
+        box = (0, 0, luma.width / 2, luma.height / 2)
+        chroma = [band.resize(luma.size, Image.Resampling.NEAREST, box=box) for band in chroma]
+    return Image.merge("YCbCr", (luma, *chroma))
 
 
 def _planar_factor(source: Source, sizes: list[Size]) -> int | None:
