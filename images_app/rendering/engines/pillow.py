@@ -43,6 +43,7 @@ from .base import (
     stored,
     usable_profile,
 )
+from .inline import InlineExecutor
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Split resizes producing more pixels than this over two threads; below it, not worth a thread.
@@ -63,15 +64,16 @@ _CHROMA_FILTER = Image.Resampling.BICUBIC
 class PillowEngine(BaseEngine):
     """Pillow only: works wherever Pillow does; see BaseEngine for the plan."""
 
-    def render(self, data, specs, *, formats, on_output=None) -> list[Output]:
+    def render(self, data, specs, *, formats, on_output=None, threads=WORKERS) -> list[Output]:
         source = self.open(data, formats)
         sizes = [spec.target_size(*source.size) for spec in specs]
         factor = _planar_factor(source, sizes)
         if factor is not None:
-            outputs = _Planar(self, source, factor).render(data, specs, sizes, on_output)
+            planar = _Planar(self, source, factor, threads)
+            outputs = planar.render(data, specs, sizes, on_output)
             if outputs is not None:
                 return outputs
-        return super().render(data, specs, formats=formats, on_output=on_output)
+        return super().render(data, specs, formats=formats, on_output=on_output, threads=threads)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
         plan = libavif_plan(data)
@@ -145,8 +147,8 @@ class _Planar:
     renditions made from the half decode (on the calling thread), and the encodes.
     """
 
-    def __init__(self, engine: PillowEngine, source: Source, factor: int):
-        self.engine, self.source, self.factor = engine, source, factor
+    def __init__(self, engine: PillowEngine, source: Source, factor: int, threads: int):
+        self.engine, self.source, self.factor, self.threads = engine, source, factor, threads
         self.size = source.handle.size  # as stored
         self.progressive = bool(source.handle.info.get("progressive"))
         self.profile = _transform(source.handle.info.get("icc_profile"))
@@ -155,7 +157,11 @@ class _Planar:
 
     def render(self, data: bytes, specs, sizes: list[Size], on_output) -> list[Output] | None:
         """One Output per spec, in spec order; None where libjpeg refused a planar decode."""
-        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="images-render")
+        pool = (
+            ThreadPoolExecutor(self.threads, thread_name_prefix="images-render")
+            if self.threads > 1
+            else InlineExecutor()  # one thread from decode to encode (see BaseEngine.render)
+        )
         try:
             if not self._decode(data, pool):
                 return None
@@ -195,10 +201,8 @@ class _Planar:
         bigs = [size for size in plan if not _fits(self.half, sizes[size], _HALF_GAP)]
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode
         direct = [size for size in bigs if steps[sizes[size]] is None]
-        lumas = {
-            size: pool.submit(_resize_luma, self.luma, sizes[size], len(direct) == 1)
-            for size in direct
-        }
+        strips = len(direct) == 1 and self.threads > 1  # else the pool has the lumas in parallel
+        lumas = {size: pool.submit(_resize_luma, self.luma, sizes[size], strips) for size in direct}
         self.luma = None  # the resizes hold it while they need it
         # While the pool resizes the lumas: the small renditions and the colour of the others.
         made = self._from_half([sizes[size] for size in plan if size not in bigs])
