@@ -210,7 +210,7 @@ class _Planar:
         exact = {size: self._exact([key for key in groups if key[0] == size]) for size in bigs}
         chroma = {size: self._chroma(sizes[size], colour, exact[size]) for size in bigs}
         jobs: dict[tuple, Future] = {}
-        for size in [size for size in plan if size not in bigs] + bigs:
+        for size in plan:  # largest first: the longest encode starts soonest
             if size in bigs:
                 step = steps[sizes[size]]
                 luma = lumas[size].result() if step is None else _resize(lumas[step], sizes[size])
