@@ -14,8 +14,8 @@ always de-chunks, and Django has read the whole body into a spooled file before 
 Servers that leave the raw chunks on the socket (Django's runserver) cannot be read: 411, telling
 the client what to send.
 
-``check_body(request)`` runs in the view once the caller is authenticated, so nothing of a body is
-read for a caller who will be refused anyway.
+``check_body(request)`` runs in the view once the caller is authenticated, so under WSGI nothing of
+a body is read for a caller who will be refused anyway (under ASGI Django has read it already).
 """
 
 from __future__ import annotations

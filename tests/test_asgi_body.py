@@ -16,8 +16,11 @@ import pytest
 from django.core.asgi import get_asgi_application
 
 from images_app.asgi import BodyLimit
+from images_app.models import Image
 
+from .conftest import FilesystemBackend, make_token
 from .live import Site
+from .test_request_framing import upload_body
 
 LIMIT = 100_000
 CHUNK = 16 * 1024
@@ -59,6 +62,13 @@ class Client:
         status = self.sent[0]["status"]
         body = b"".join(m.get("body", b"") for m in self.sent[1:])
         return status, json.loads(body)
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    backend = FilesystemBackend(tmp_path / "media")
+    settings.STORAGES = {**settings.STORAGES, "images": backend.config()}
+    return backend
 
 
 @pytest.fixture
@@ -111,6 +121,40 @@ def test_a_body_under_the_limit_reaches_the_view_whole(app):
 
     assert (status, body["error"]["key"]) == (401, "common.not_authenticated")
     assert client.handed_out == LIMIT - 1
+
+
+def upload(token: str, body: bytes, boundary: str) -> Client:
+    headers = [
+        (b"transfer-encoding", b"chunked"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"x-api-version", b"12"),
+        (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+    ]
+    return Client(headers, body)
+
+
+# The view runs in a thread of its own under ASGI: it sees committed rows only.
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_upload_is_read_under_asgi(app, user, media):
+    body, boundary = upload_body(size=60_000)
+
+    status, answer = upload(make_token(user), body, boundary).run(app)
+
+    assert status == 200, answer
+    assert set(answer) == {"id", "urls", "type", "new"}
+    assert media.keys() == set(Image.objects.get().stored_keys())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_body_limit_in_front_check_body_still_refuses_a_long_body(settings, user, media):
+    settings.IMAGES_APP = {"MAX_REQUEST_BYTES": LIMIT}
+    body, boundary = upload_body(size=LIMIT + 1)
+
+    status, answer = upload(make_token(user), body, boundary).run(get_asgi_application())
+
+    assert status == 413
+    assert answer["error"]["key"] == "common.request_too_large"
+    assert not Image.objects.exists()
 
 
 def test_after_a_whole_body_receive_is_not_timed():
