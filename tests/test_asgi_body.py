@@ -9,6 +9,7 @@ slow senders not holding it, in tests/test_slow_senders.py.
 """
 
 import asyncio
+import gc
 import json
 import socket
 
@@ -59,6 +60,9 @@ class Client:
 
     def run(self, app) -> tuple[int, dict]:
         asyncio.run(app(self.scope, self.receive, self.send))
+        # The view's thread has ended; its database connection goes with it now, not at some
+        # later collection (PostgreSQL would refuse to drop the test database while it is open).
+        gc.collect()
         status = self.sent[0]["status"]
         body = b"".join(m.get("body", b"") for m in self.sent[1:])
         return status, json.loads(body)
