@@ -45,7 +45,7 @@ class Layout:
     pixels: int | None = None  # decoded pixels per frame, where more than the size says
     refusal: InvalidImage | None = None  # raised after the limits, which say more
     bytes_per_pixel: int = 4  # of the decoded picture, as the engines hold it
-    shown: tuple[int, int] | None = None  # HEIF: as displayed (irot applied), alpha or not,
+    shown: tuple[int, int] | None = None  # HEIF: as displayed (clap, irot), alpha or not,
     alpha: bool = False  # for the files libheif decodes and Pillow's AVIF plugin can't open
 
 
@@ -394,23 +394,20 @@ def _heif_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout
         fmt = isobmff.codec(heif, heif.primary)
         if fmt not in {name.upper() for name in formats}:
             raise not_an_image(formats)
-        if isobmff.crops(data, heif.primary) and fmt == "AVIF":
-            # libheif (the vips engine) crops to it, Pillow's AVIF plugin doesn't: two pictures.
-            raise InvalidImage(
-                "Upload a valid image: this AVIF file is cropped by its container (clap), "
-                "which is not supported; save it again without the crop, or as JPEG."
-            )
         frames = len(isobmff.top_level_images(heif))
         if frames > max_frames:
             return Layout(fmt, (1, 1), frames)  # enough to refuse
         planes = [heif.primary, *isobmff.alpha_planes(data, heif, heif.primary)]
         pixels = sum(isobmff.decoded_pixels(data, heif, plane) for plane in planes)
         size = isobmff.ispe(data, heif.primary)
+        shown = isobmff.displayed_size(data, heif, heif.primary)
+        _check_alpha_crop(data, heif, planes)
     except isobmff.Unsupported as exc:
         raise InvalidImage(str(exc)) from exc
+    except isobmff.BadAperture as exc:
+        raise _bad_aperture(data, exc) from exc
     except isobmff.Malformed as exc:
         raise _malformed(data) from exc
-    shown = isobmff.displayed_size(data, heif.primary)
     layout = Layout(fmt, size, frames, pixels, shown=shown, alpha=len(planes) > 1)
     try:
         for plane in planes:
@@ -420,6 +417,90 @@ def _heif_layout(data: bytes, formats: Sequence[str], max_frames: int) -> Layout
         refusal.__cause__ = exc
         return replace(layout, refusal=refusal)
     return layout
+
+
+def _check_alpha_crop(data: bytes, heif: isobmff.Heif, planes: list[isobmff.Item]) -> None:
+    """Refuse a picture cropped (``clap``) whose alpha plane is not cropped alike: libheif
+    squeezes the whole plane onto the cropped picture, libavif's callers crop it with the
+    picture; the decoders disagree. Encoders give both the same crop."""
+    size = isobmff.ispe(data, heif.primary)
+    crop = None if size is None else isobmff.clean_aperture(data, heif.primary, size)
+    if crop is None:
+        return
+    for plane in planes[1:]:
+        plane_size = isobmff.ispe(data, plane) or size
+        if plane_size != size or isobmff.clean_aperture(data, plane, plane_size) != crop:
+            name = display_name(signature_format(data) or "HEIF")
+            raise isobmff.Unsupported(
+                f"Upload a valid image: this {name} file crops its picture (clean aperture, "
+                "'clap') but not its transparency (alpha) plane alike, which decoders show "
+                "differently; save it again without the crop, or as PNG."
+            )
+
+
+def _bad_aperture(data: bytes, exc: isobmff.BadAperture) -> InvalidImage:
+    name = display_name(signature_format(data) or "HEIF")
+    return InvalidImage(
+        f"Upload a valid image: this {name} file is damaged: its crop (clean aperture, "
+        f"'clap') {exc}."
+    )
+
+
+@dataclass(frozen=True)
+class LibavifPlan:
+    """What Pillow's AVIF plugin (libavif) needs to show an AVIF as libheif shows it: the
+    crop (``clap``) it leaves undone, or why it can't show the file at all."""
+
+    crop: tuple[int, int, int, int] | None = None  # (left, top, right, bottom), coded picture
+    coded: tuple[int, int] | None = None  # the coded picture's size, before the crop
+    refusal: InvalidImage | None = None
+
+
+def libavif_plan(data: bytes) -> LibavifPlan:
+    """The plan for an AVIF file the probe accepted (an empty one for anything else).
+
+    libavif, unlike libheif, leaves the crop to its caller; and it refuses a derived primary
+    picture (``iden``), an alpha plane without a declared size (``ispe``: older encoders
+    left it out) or of another size than the picture; libheif shows them all.
+    """
+    if signature_format(data) != "AVIF":
+        return LibavifPlan()
+    try:
+        heif = isobmff.parse(data, Budget(data))
+        primary = heif.primary
+        problem = _libavif_problem(data, heif)
+        coded = isobmff.ispe(data, primary)
+        aperture = None if coded is None else isobmff.clean_aperture(data, primary, coded)
+    except (isobmff.Malformed, isobmff.Unsupported):
+        return LibavifPlan()  # the probe refused it already; render() says so again
+    if problem is not None:
+        return LibavifPlan(
+            refusal=InvalidImage(
+                f"Upload a valid image: this AVIF file {problem}, which the AVIF decoder of "
+                "this server (libavif) can't read; save it again, or as PNG or JPEG."
+            )
+        )
+    if aperture is None or aperture == (0, 0, *coded):
+        return LibavifPlan()
+    left, top, width, height = aperture
+    return LibavifPlan((left, top, left + width, top + height), coded)
+
+
+def _libavif_problem(data: bytes, heif: isobmff.Heif) -> str | None:
+    primary = heif.primary
+    if primary.type == b"iden":
+        return "shows its picture through a derived item (turned, mirrored or cropped)"
+    size = isobmff.ispe(data, primary)
+    for plane in isobmff.alpha_planes(data, heif, primary):
+        plane_size = isobmff.ispe(data, plane)
+        if plane_size is None:
+            return "has a transparency (alpha) plane that does not declare its size"
+        if size is not None and plane_size != size:
+            return (
+                f"has a transparency (alpha) plane of {plane_size[0]} x {plane_size[1]} "
+                f"pixels for a picture of {size[0]} x {size[1]}"
+            )
+    return None
 
 
 def _malformed(data: bytes) -> InvalidImage:

@@ -3,8 +3,9 @@ boxes and items. What the codecs' own headers say (HEVC, AV1) is read by ``bitst
 
 Both keep their pictures as *items* described in one ``meta`` box: ``iinf`` names each item
 and its type, ``iloc`` says where its bytes are, ``iprp`` gives its properties (``ispe``: the
-size; ``irot``/``imir``: the transforms a viewer applies), ``iref`` relates items (a grid's
-tiles, a thumbnail's master, the EXIF block that describes an image). The coded pictures
+size; ``clap``, ``irot``, ``imir``: the crop and transforms a viewer applies, in that order),
+``iref`` relates items (a grid's tiles, a thumbnail's master, the EXIF block that describes an
+image). The coded pictures
 usually sit in ``mdat``, but an item's extents may point anywhere in the file.
 
 The parse is strict where lenience would cost safety: a box whose size lies, a table whose
@@ -393,32 +394,99 @@ def ispe(data: bytes, item: Item) -> tuple[int, int] | None:
     return size
 
 
-def displayed_size(data: bytes, item: Item) -> tuple[int, int] | None:
-    """The item's size as a viewer shows it: ``ispe``, turned by ``irot`` (a clean aperture
-    is not applied: the probe refuses AVIF files that crop)."""
-    size, irot = ispe(data, item), item.property(b"irot")
-    if size is None or irot is None or irot.end <= irot.body or not data[irot.body] & 1:
-        return size
-    return size[1], size[0]
+def displayed_size(data: bytes, heif: Heif, item: Item) -> tuple[int, int] | None:
+    """The item's size as a viewer shows it: the coded picture's ``ispe``, then each item's
+    transforms in turn, from the coded picture through any identity items to ``item``:
+    the crop (``clap``), then the rotation (``irot``); a mirror keeps the size. None if the
+    coded picture has no ``ispe``. Raises BadAperture for a crop that is not a rectangle
+    inside the picture."""
+    chain = transform_chain(heif, item)
+    size = ispe(data, chain[0])
+    if size is None:
+        return None
+    for step in chain:
+        aperture = clean_aperture(data, step, size)
+        size = size if aperture is None else aperture[2:]
+        irot = step.property(b"irot")
+        if irot is not None and irot.end > irot.body and data[irot.body] & 1:
+            size = size[1], size[0]
+    return size
 
 
-def crops(data: bytes, item: Item) -> bool:
-    """Whether the item's clean aperture (``clap``) cuts anything off its ``ispe`` size.
-    Raises Malformed if the aperture is not a rectangle inside the picture."""
-    box, size = item.property(b"clap"), ispe(data, item)
-    if box is None or size is None:
-        return False
+def transform_chain(heif: Heif, item: Item) -> list[Item]:
+    """The items whose transforms a decoder applies to show ``item``, coded picture first:
+    ``item`` alone, or the picture it derives from through identity items (``iden``), then
+    those items in turn."""
+    chain = [item]
+    for _ in range(8):  # libheif follows a few levels; a loop or a deep chain is malformed
+        if chain[-1].type != b"iden":
+            return chain[::-1]
+        sources = chain[-1].refs.get(b"dimg", [])
+        if len(sources) != 1 or sources[0] not in heif.items:
+            raise Malformed(f"identity item {chain[-1].id} does not derive from exactly one item")
+        chain.append(heif.items[sources[0]])
+    raise Malformed("a chain of identity items too deep, or a loop")
+
+
+class BadAperture(Malformed):
+    """A clean aperture (``clap``) that is not a rectangle inside the picture; ``str(exc)``
+    says what is wrong with it, for the uploader."""
+
+
+def clean_aperture(
+    data: bytes, item: Item, size: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
+    """The item's crop (``clap``) as (left, top, width, height) in pixels of a picture of
+    ``size``; None if it has none. Raises BadAperture if the crop is malformed.
+
+    ISO/IEC 14496-12 12.1.4 and ISO/IEC 23008-12 6.5.9: width, height and the offsets of the
+    aperture's centre from the picture's centre are fractions, so the exact left edge is
+    ``horizOff + (W - width) / 2`` (top likewise). MIAF asks for whole numbers, which every
+    encoder writes; where they are not, the edges are rounded as libheif rounds them (left
+    down, top to nearest, right and bottom to nearest), so both engines show what libheif
+    shows. An aperture reaching outside the picture, empty, or with a zero denominator is
+    malformed (libheif refuses it too, or in newer versions shows something else).
+    """
+    box = item.property(b"clap")
+    if box is None:
+        return None
     reader = Reader(data, box.body, box.end)
-    fields = [reader.uint(4) for _ in range(8)]
+    try:
+        fields = [reader.uint(4) for _ in range(8)]
+    except Malformed as exc:
+        raise BadAperture("is cut short") from exc
     fields[4:8:2] = [value - (value >> 31 << 32) for value in fields[4:8:2]]  # signed offsets
     if 0 in fields[1::2]:
-        raise Malformed("a clean aperture with a zero denominator")
+        raise BadAperture("has a zero denominator")
     width, height, x, y = (Fraction(*fields[at : at + 2]) for at in range(0, 8, 2))
-    for side, full, offset in ((width, size[0], x), (height, size[1], y)):
-        centre = offset + Fraction(full - 1, 2)  # ISO/IEC 14496-12, 12.1.4
-        if side <= 0 or centre - (side - 1) / 2 < 0 or centre + (side - 1) / 2 > full - 1:
-            raise Malformed("a clean aperture outside the picture")
-    return (width, height, x, y) != (size[0], size[1], 0, 0)
+    edges = []
+    for side, full, offset, round_first in (
+        (width, size[0], x, _floor),
+        (height, size[1], y, _round),
+    ):
+        first = offset + (full - side) / 2  # the exact left (top) edge
+        if side < 1:
+            raise BadAperture(f"is less than a pixel {'wide' if side is width else 'high'}")
+        if first < 0 or first + side > full:
+            raise BadAperture(
+                f"of {float(width):g} x {float(height):g} pixels at offset "
+                f"({float(x):g}, {float(y):g}) from the centre does not fit inside the "
+                f"{size[0]} x {size[1]} picture"
+            )
+        start = round_first(first)
+        edges.append((start, _round(side - 1 + start) + 1 - start))
+    (left, crop_width), (top, crop_height) = edges
+    if left + crop_width > size[0] or top + crop_height > size[1]:
+        raise BadAperture(f"rounds to pixels outside the {size[0]} x {size[1]} picture")
+    return left, top, crop_width, crop_height
+
+
+def _floor(value: Fraction) -> int:
+    return value.numerator // value.denominator
+
+
+def _round(value: Fraction) -> int:
+    return _floor(value + Fraction(1, 2))  # halves up, as libheif's Fraction::round
 
 
 def auxiliary_type(data: bytes, item: Item) -> bytes:
@@ -458,14 +526,7 @@ def top_level_images(heif: Heif) -> list[Item]:
 def coded_source(heif: Heif, item: Item) -> Item:
     """The item an identity-derived item (``iden``: the same picture, with its own
     ``irot``/``imir``/``clap``) shows, through chains of them; any other item itself."""
-    for _ in range(8):  # libheif follows a few levels; a loop or a deep chain is malformed
-        if item.type != b"iden":
-            return item
-        sources = item.refs.get(b"dimg", [])
-        if len(sources) != 1 or sources[0] not in heif.items:
-            raise Malformed(f"identity item {item.id} does not derive from exactly one item")
-        item = heif.items[sources[0]]
-    raise Malformed("a chain of identity items too deep, or a loop")
+    return transform_chain(heif, item)[0]
 
 
 def codec(heif: Heif, item: Item) -> str:
@@ -527,6 +588,9 @@ def _tiles(heif: Heif, grid: Item) -> list[int]:
 
 def _declared(data: bytes, item: Item) -> tuple[int, int]:
     size = ispe(data, item)
+    if size is None and item.type in CODECS and auxiliary_type(data, item) in ALPHA_URNS:
+        # Older encoders wrote alpha planes without one: libheif takes the codec's size.
+        return _coded_size(data, item)
     if size is None:
         raise Malformed(f"item {item.id} has no size (ispe)")
     return size

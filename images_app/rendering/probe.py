@@ -12,9 +12,10 @@ For HEIC and AVIF the pixel count is what decoding the primary picture allocates
 picture (a grid's tiles one by one, an alpha plane) at the larger of its declared size
 (``ispe``) and the size in the codec's own header, which is what libde265 and dav1d trust.
 The displayed size comes from Pillow, as the engines read it: pillow-heif applies
-``irot``/``imir`` and clears the EXIF tag, Pillow's AVIF plugin turns ``irot``/``imir`` into
-the EXIF tag; either way the EXIF orientation tag a HEIF file carries itself is ignored, as
-the HEIF standard says.
+``clap``/``irot``/``imir`` and clears the EXIF tag, Pillow's AVIF plugin turns ``irot``/``imir``
+into the EXIF tag; either way the EXIF orientation tag a HEIF file carries itself is ignored, as
+the HEIF standard says. Pillow's AVIF plugin leaves the crop (``clap``) undone, so an AVIF's
+displayed size is our walk's (``isobmff.displayed_size``), which both engines draw.
 
 Thread safety: nothing here touches global state per call. Pillow's
 ``DecompressionBombWarning`` fires inside ``Image.open`` above ``Image.MAX_IMAGE_PIXELS``;
@@ -152,6 +153,8 @@ def _open(data: bytes, formats: Sequence[str], layout: Layout | None, limit: int
             width, height = image.size
             if _orientation(image) in _TRANSPOSED:
                 width, height = height, width
+            if same and fmt == "AVIF" and layout.shown is not None:
+                width, height = layout.shown  # cropped (clap): Pillow's plugin leaves it undone
             return SourceInfo(fmt, width, height, frames, image.mode)
     except InvalidImage:
         raise

@@ -724,6 +724,7 @@ def _avif_cases() -> list[Case]:
     parts, primary = heif.items_of(plain), heif.primary_of(plain)
     first = next(part for part in parts if part.id == primary)
     clap = heif.box(b"clap", struct.pack(">8i", 12, 1, 8, 1, 0, 1, 0, 1))
+    far = heif.box(b"clap", struct.pack(">8i", 12, 1, 8, 1, 12, 1, 0, 1))
     frames = [heif.picture((24, 16)).rotate(angle) for angle in (0, 90)]
     return [
         Case("avif", plain, True, "an ordinary AVIF"),
@@ -753,8 +754,14 @@ def _avif_cases() -> list[Case]:
         Case(
             "avif_cropped_by_clap",
             heif.build(heif.edit(parts, primary, properties=[*first.properties, clap]), primary),
+            True,
+            "a crop (clap): both engines show the 12 x 8 middle, as libheif does",
+        ),
+        Case(
+            "avif_clap_outside",
+            heif.build(heif.edit(parts, primary, properties=[*first.properties, far]), primary),
             False,
-            "the engines disagree on clap: refused rather than drawn two ways",
+            "a crop (clap) reaching outside the picture: no decoder can show it right",
         ),
     ]
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, ImageCms
 
+from ..containers import LibavifPlan, libavif_plan
 from ..probe import exif_orientation, not_an_image
 from .base import (
     ORIENTATIONS,
@@ -43,11 +44,15 @@ class PillowEngine(BaseEngine):
     cascade_from_decode = False
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
+        plan = libavif_plan(data)
+        if plan.refusal is not None:
+            raise plan.refusal
         try:
             image = Image.open(io.BytesIO(data), formats=list(formats))
         except Exception as exc:  # Pillow raises many types on hostile input
             raise not_an_image(formats) from exc
         orientation = _orientation(image)
+        image = _cropped(image, plan, formats)
         size = (image.height, image.width) if orientation in (5, 6, 7, 8) else image.size
         return Source(image.format, formats, size, orientation, image)
 
@@ -111,6 +116,18 @@ def _orientation(image: Image.Image) -> int:
     """
     orientation = exif_orientation(image.info.get("exif") or b"")
     return orientation if orientation in ORIENTATIONS else 1
+
+
+def _cropped(image: Image.Image, plan: LibavifPlan, formats: Sequence[str]) -> Image.Image:
+    """An AVIF cropped to its clean aperture (``clap``), which Pillow's AVIF plugin leaves
+    undone (libheif, the vips engine, applies it). The crop is in the coded picture, before
+    the orientation the plugin reports for ``irot``/``imir``: HEIF's order. This decodes."""
+    if plan.crop is None or image.format != "AVIF" or image.size != plan.coded:
+        return image  # nothing to crop, or a decoder that cropped already
+    try:
+        return image.crop(plan.crop)
+    except Exception as exc:
+        raise not_an_image(formats) from exc
 
 
 def _normalize(image: Image.Image) -> tuple[Image.Image, bool]:
