@@ -13,8 +13,11 @@ rendition of every image stale, runs ``manage.py rerender_images --celery`` and 
 workers from the first batch received to the last batch done (their own log lines). Prints
 images per second for each, the ratio (goal: two workers >= 1.8x one), and the duplicate
 renders counted in the workers' logs (goal: 0).
-Each worker renders with one thread (VIPS_CONCURRENCY=1), so a worker is one core's worth;
-on a machine with fewer free cores than workers the ratio measures the machine, not the design.
+Each worker renders on one thread (``IMAGES_APP["WORKER_RENDER_THREADS"]``: no encode pool,
+libvips' pool of one), so a worker is one core's worth; on a machine with fewer free cores than
+workers the ratio measures the machine, not the design. So each run also prints the workers' CPU
+seconds (per image: the cost to size on), the share of the machine's cores busy meanwhile
+(everything, not only the workers) and the load average before and after.
 """
 
 from __future__ import annotations
@@ -78,24 +81,37 @@ def main() -> None:
         rates = {}
         for workers in (1, 2):
             manage(env, "shell", "-c", ALL_STALE)
-            seconds, duplicates = run(env, Path(folder), workers, args.batch_size)
+            load = os.getloadavg()[0]
+            seconds, duplicates, cpu, busy, peak = run(env, Path(folder), workers, args.batch_size)
             rates[workers] = args.images / seconds
             rate = f"{rates[workers]:.2f} images/s"
             print(f"{workers} worker(s): {args.images} images in {seconds:.1f} s = {rate}; "
-                  f"duplicate renders: {duplicates}", flush=True)  # fmt: skip
+                  f"duplicate renders: {duplicates}; worker CPU {cpu:.1f} s "
+                  f"({1000 * cpu / args.images:.0f} ms an image, {cpu / seconds:.2f} cores); "
+                  f"machine busy "
+                  f"{busy:.0%} of {os.cpu_count()} cores; peak RSS a worker {peak:.0f} MiB; "
+                  f"load average {load:.1f} before, "
+                  f"{os.getloadavg()[0]:.1f} after", flush=True)  # fmt: skip
         ratio = rates[2] / rates[1]
         verdict = "PASS" if ratio >= 1.8 else "FAIL"
         print(f"{verdict}  2 workers / 1 worker: {ratio:.2f}x (goal >= 1.8x); load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
 
 
-def run(env: dict[str, str], folder: Path, count: int, batch_size: int) -> tuple[float, int]:
+def run(env: dict[str, str], folder: Path, count: int, batch_size: int):
+    """Seconds, duplicate renders, the workers' CPU seconds, the machine's busy share and the
+    largest worker's peak RSS (MiB)."""
     logs = [folder / f"worker-{count}-{n}.log" for n in range(count)]
     processes = [start_worker(env, log, n) for n, log in enumerate(logs)]
     try:
         for log in logs:
             wait_ready(log)
+        cpu_before, machine_before = worker_cpu(processes), machine_cpu()
         manage(env, "rerender_images", "--celery", "--batch-size", str(batch_size))
+        cpu = worker_cpu(processes) - cpu_before
+        peak = max(peak_rss(process) for process in processes)
+        (busy, total), (busy_before, total_before) = machine_cpu(), machine_before
+        busy, total = busy - busy_before, total - total_before
     finally:
         for process in processes:
             process.terminate()
@@ -107,7 +123,32 @@ def run(env: dict[str, str], folder: Path, count: int, batch_size: int) -> tuple
         moments += [datetime.fromisoformat(stamp) for stamp in TASK_EVENT.findall(text)]
     # The workers' time: from the first batch received to the last one done (no process starts)
     seconds = (max(moments) - min(moments)).total_seconds()
-    return seconds, sum(times - 1 for times in renders.values())
+    return seconds, sum(times - 1 for times in renders.values()), cpu, busy / total, peak
+
+
+def peak_rss(process: subprocess.Popen) -> float:
+    """The worker process's peak resident memory so far, in MiB (VmHWM)."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_cpu(processes: list[subprocess.Popen]) -> float:
+    """CPU seconds (user + system, all threads) the worker processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def machine_cpu() -> tuple[int, int]:
+    """Busy and total jiffies of all cores (/proc/stat), to tell how loaded the machine was."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
 
 
 def start_worker(env: dict[str, str], log: Path, n: int) -> subprocess.Popen:
@@ -135,7 +176,6 @@ def environment(folder: Path, args) -> dict[str, str]:
         CELERY_TASK_DEFAULT_QUEUE=f"rerenderbench-{uuid.uuid4().hex[:8]}",
         DJANGO_LOG_LEVEL="INFO",
         DJANGO_LOG_FORMAT="text",
-        VIPS_CONCURRENCY="1",
     )
     return env
 

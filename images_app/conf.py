@@ -66,12 +66,23 @@ DEFAULTS = {
     "IDEMPOTENCY_SECONDS": 24 * 60 * 60,
     # Threads writing one upload's files to storage at once.
     "WRITE_THREADS": 4,
+    # Encode threads of one render in web processes (uploads, the admin) and in rerender_images
+    # run in process: the renditions encode in parallel for the upload's latency. 1: no pool,
+    # every encode on the request's thread.
+    "RENDER_THREADS": 2,
+    # The same inside Celery worker processes (images_app.tasks), where libvips' own thread pool
+    # is set to it too when the worker process starts: one worker process is one core's worth,
+    # so throughput grows with the worker processes (run one per core).
+    "WORKER_RENDER_THREADS": 1,
     # Listing and batch deletion for housekeeping, by storage class: {"<storage class path>":
     # "<images_app.bulk.BulkOperations subclass path>"}; S3 and the filesystem are built in.
     "BULK_OPERATIONS": {},
     # Deleting many images at once (a user's): files deleted right after the commit, at most;
     # the rest stay queued for `manage.py sweep_storage`, so the request stays short.
     "DELETE_INLINE_FILES": 12_000,
+    # Where there are more: True queues a Celery task (images_app.tasks.delete_queued_files) that
+    # deletes them in batches at once; False (no Celery needed) leaves them to sweep_storage.
+    "DELETE_ENQUEUE_REST": False,
     # The admin's "Re-render selected images": selections of more images than this are queued
     # for Celery workers (images_app.tasks); None: always in the request (no Celery needed).
     "RERENDER_ENQUEUE_OVER": None,

@@ -9,7 +9,9 @@ Files go in three situations, each with one function here:
   whatever happens; deleted from storage once it commits, and taken off the queue again.
 - ``delete_queued(keys)``: the queue worked off (after commit, and by ``manage.py sweep_storage``).
 - ``delete_images(queryset)``: many rows at once (a user with 50,000 images): files queued and
-  rows deleted in batches, no signal per row; the admin's user deletion uses it.
+  rows deleted in batches, no signal per row; the admin's user deletion uses it. After the commit
+  ``work_off_queue`` deletes the first ``DELETE_INLINE_FILES``; the rest go to a Celery task
+  (``tasks.delete_queued_files``) where ``DELETE_ENQUEUE_REST`` is on, else to ``sweep_storage``.
 
 Storage deletes go in batches through ``bulk.py`` (DeleteObjects, 1,000 keys a request, on S3).
 
@@ -91,7 +93,8 @@ def delete_images(images: QuerySet, *, batch: int = 1000) -> int:
     with one bulk INSERT a batch and the rows deleted with one DELETE a batch, without loading
     model instances or sending a signal per row (``on_image_deleted`` is what this replaces).
     Once the transaction commits, the files of the first ``DELETE_INLINE_FILES`` keys are
-    deleted at once, in batches; the rest wait in the queue for ``sweep_storage``.
+    deleted at once, in batches; the rest are queued for a Celery worker (``DELETE_ENQUEUE_REST``:
+    ``tasks.delete_queued_files``) or, without Celery, wait in the queue for ``sweep_storage``.
     """
     using = images.db
     high_water = _queue_high_water(using)
@@ -110,7 +113,10 @@ def delete_images(images: QuerySet, *, batch: int = 1000) -> int:
         )
         total += len(rows)
     if total:
-        transaction.on_commit(lambda: _work_off_queue(high_water, using), using=using, robust=True)
+        upto = _queue_high_water(using)
+        transaction.on_commit(
+            lambda: _after_delete_images(high_water, upto, using), using=using, robust=True
+        )
     return total
 
 
@@ -123,17 +129,41 @@ def _queue_high_water(using: str) -> int:
     return last.first() or 0
 
 
-def _work_off_queue(after: int, using: str) -> None:
-    """Delete queued files (queue rows past ``after``) up to DELETE_INLINE_FILES, in batches."""
+def _after_delete_images(after: int, upto: int, using: str) -> None:
+    """The files of ``delete_images``' queue rows (``after`` < pk <= ``upto``): the first
+    DELETE_INLINE_FILES now, the rest by a Celery task or ``sweep_storage``."""
     budget = app_settings.DELETE_INLINE_FILES
+    _, last = work_off_queue(after, upto=upto, using=using, budget=budget)
+    if last is None:
+        return
+    if app_settings.DELETE_ENQUEUE_REST:
+        from .tasks import enqueue_deletion  # tasks imports the models, which import this
+
+        enqueue_deletion(last, upto, using)
+    else:
+        logger.info("images_app: files past %d left queued for sweep_storage", budget)
+
+
+def work_off_queue(
+    after: int, *, using: str, budget: int, upto: int | None = None
+) -> tuple[int, int | None]:
+    """Delete the files of queue rows ``after`` < pk (<= ``upto``), at most ``budget``, 1,000
+    a batch. Return how many went, and the pk to go on after when the budget ran out with rows
+    left (else None: done, or storage refuses and ``sweep_storage`` finishes the job)."""
     queue = PendingDeletion.objects.using(using).order_by("pk")
-    while budget > 0:
-        rows = list(queue.filter(pk__gt=after).values_list("pk", "key")[: min(budget, 1000)])
+    if upto is not None:
+        queue = queue.filter(pk__lte=upto)
+    done = 0
+    while done < budget:
+        rows = list(queue.filter(pk__gt=after).values_list("pk", "key")[: min(budget - done, 1000)])
         if not rows:
-            return
-        after, budget = rows[-1][0], budget - len(rows)
-        if delete_queued([key for _, key in rows]):
-            return  # storage refuses: the sweep finishes the job
+            return done, None
+        after = rows[-1][0]
+        failed = delete_queued([key for _, key in rows])
+        done += len(rows) - len(failed)
+        if failed:
+            return done, None
+    return done, (after if queue.filter(pk__gt=after).exists() else None)
 
 
 def on_image_deleted(sender, instance, using: str, **kwargs) -> None:

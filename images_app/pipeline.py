@@ -115,6 +115,7 @@ def store_upload(data: bytes, key_prefix: str) -> StoredUpload:
                 formats=app_settings.FORMATS,
                 engine=app_settings.ENGINE,
                 on_output=on_output,
+                threads=app_settings.RENDER_THREADS,
             )
     renditions = {
         output.name: Rendition.of(output, keys[output.name], specs[output.name].fingerprint)

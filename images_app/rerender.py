@@ -74,11 +74,15 @@ def _current(stored: Rendition | None, spec: RenditionSpec) -> bool:
     return stored is not None and stored.fingerprint == spec.fingerprint
 
 
-def rerender(image: Image, only: list[str] | None = None) -> list[str]:
+def rerender(
+    image: Image, only: list[str] | None = None, *, threads: int | None = None
+) -> list[str]:
     """Redo the stale renditions of ``image``, remove the ones that left the spec.
 
     Returns the names changed (redone, then removed); ``[]`` when all was up to date or the row
-    is gone. ``only`` limits the work to those rendition names. Raises StorageFailure (storage
+    is gone. ``only`` limits the work to those rendition names; ``threads``, the render's encode
+    threads (``IMAGES_APP["RENDER_THREADS"]`` if None; Celery tasks pass
+    ``WORKER_RENDER_THREADS``). Raises StorageFailure (storage
     down: nothing half-done is claimed by the row) or InvalidImage (the original no longer
     decodes). ``image.renditions`` is updated to what the row now holds.
     """
@@ -92,7 +96,7 @@ def rerender(image: Image, only: list[str] | None = None) -> list[str]:
         if not Image.objects.filter(pk=image.pk).exists():
             return []  # deleted since it was read, files and all
         raise
-    outputs = _render(image, source, todo.redo) if todo.redo else []
+    outputs = _render(image, source, todo.redo, threads) if todo.redo else []
     fingerprints = {spec.name: spec.fingerprint for spec in todo.redo}
     entries = {output.name: _describe(image, output, fingerprints) for output in outputs}
     written, failure = _write(storage, outputs, entries, image)
@@ -137,9 +141,12 @@ def _read(storage: Storage, key: str) -> bytes:
         raise StorageFailure(f"Could not read the original {key}: {exc}") from exc
 
 
-def _render(image: Image, source: bytes, specs: list[RenditionSpec]) -> list[Output]:
+def _render(image: Image, source: bytes, specs: list[RenditionSpec], threads) -> list[Output]:
     # The original's own format is accepted even if FORMATS has dropped it since the upload.
-    return render(source, specs, formats=[image.format], engine=app_settings.ENGINE)
+    threads = app_settings.RENDER_THREADS if threads is None else threads
+    return render(
+        source, specs, formats=[image.format], engine=app_settings.ENGINE, threads=threads
+    )
 
 
 def _describe(image: Image, output: Output, fingerprints: dict[str, str]) -> Rendition:

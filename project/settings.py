@@ -305,6 +305,8 @@ OAUTH2_PROVIDER = {
 IMAGES_APP = {}
 if CELERY_BROKER_URL:  # the admin queues re-renders of more images than this for the workers
     IMAGES_APP["RERENDER_ENQUEUE_OVER"] = int(os.environ.get("IMAGES_RERENDER_ENQUEUE_OVER", "20"))
+    # and the files of a big user deletion beyond DELETE_INLINE_FILES, instead of the next sweep
+    IMAGES_APP["DELETE_ENQUEUE_REST"] = True
 if "IMAGES_UPLOAD_RATE" in os.environ:  # uploads per user, e.g. "600/min"; "none": no limit
     _rate = os.environ["IMAGES_UPLOAD_RATE"].strip()
     IMAGES_APP["UPLOAD_RATE"] = None if _rate.lower() in ("", "none", "off") else _rate

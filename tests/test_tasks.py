@@ -1,11 +1,15 @@
-"""``tasks.py`` with real Celery workers: ``rerender_images --celery`` against Redis.
+"""``tasks.py`` with real Celery workers: ``rerender_images --celery`` and a big user's deletion
+from the admin, against Redis.
 
-Two worker processes (``celery -A project worker``) and the command run as the project ships,
-on their own SQLite database and media directory, with Redis on 127.0.0.1:6379 as the broker (a
-database number and a queue name of their own, so nothing else's tasks mix in).
+Worker processes (``celery -A project worker``) and the command run as the project ships, on
+their own database (SQLite; a fresh PostgreSQL database when ``DATABASE_URL`` points at
+PostgreSQL) and media directory, with Redis on 127.0.0.1:6379 as the broker (a database number
+and a queue name of their own, so nothing else's tasks mix in).
 """
 
 import json
+import math
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +18,9 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from .live import ROOT, Site, manage
@@ -56,10 +62,28 @@ def seed(site: Site, count: int) -> list[int]:
 
 
 @pytest.fixture
-def site(tmp_path):
+def database(tmp_path):
+    """The site's database: SQLite, or a fresh one on the suite's PostgreSQL server."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{tmp_path / 'db.sqlite3'}"
+        return
+    server = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    name = f"images_tasks_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def site(tmp_path, database):
     queue = f"test-{uuid.uuid4().hex[:10]}"
     return Site.create(
         tmp_path,
+        DATABASE_URL=database,
         CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
         CELERY_TASK_DEFAULT_QUEUE=queue,
         DJANGO_LOG_LEVEL="INFO",
@@ -119,6 +143,8 @@ def test_two_workers_share_the_batches_and_render_each_image_once(site):
     assert sorted(total) == sorted(ids) and set(total.values()) == {1}  # each image once
     assert all(per_worker), "both workers took batches"
     assert "0 stale images queued in 0 batches." in again  # a re-run finds nothing left
+    for log in logs:  # the worker process is the unit of parallelism: one thread each
+        assert "renders on 1 thread(s) (libvips too)" in log.read_text()
 
 
 RUN_TWICE = """
@@ -136,3 +162,58 @@ def test_a_batch_delivered_twice_does_its_work_once(site):
 
     assert updated == ["3", "0"]
     assert rerendered(logs)[0] == Counter(dict.fromkeys(ids, 1))
+
+
+DELETE_FROM_ADMIN = """
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+from images_app.deletion import PendingDeletion
+users = get_user_model().objects
+client = Client(HTTP_HOST="localhost")
+client.force_login(users.create_superuser("staff", password="unused-" + "x" * 20))
+doomed = users.get(username="live")
+with override_settings(IMAGES_APP={{**settings.IMAGES_APP, "DELETE_INLINE_FILES": {inline}}}):
+    answer = client.post(f"/admin/auth/user/{{doomed.pk}}/delete/", {{"post": "yes"}})
+print(answer.status_code, PendingDeletion.objects.count())
+"""
+QUEUED = "from images_app.deletion import PendingDeletion; print(PendingDeletion.objects.count())"
+OWNER_ID = (
+    "from django.contrib.auth.models import User; print(User.objects.get(username='live').pk)"
+)
+BYSTANDER = SEED.replace(
+    'owner = get_user_model().objects.get(username="live")',
+    'owner = get_user_model().objects.create_user("bystander")',
+).format(count=1)
+TASK_DONE = re.compile(r"Task images_app\.delete_queued_files\[[^\]]+\] succeeded")
+
+
+def files(folder: Path) -> set[Path]:
+    return {path for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_big_user_deleted_from_the_admin_has_the_rest_of_their_files_deleted_by_a_worker(site):
+    seed(site, 10)
+    manage(site.env, "shell", "-c", BYSTANDER)
+    media = Path(site.env["MEDIA_ROOT"])
+    owner = manage(site.env, "shell", "-c", OWNER_ID).split()[-1]
+    theirs = files(media / "uploads" / owner)
+    kept = files(media) - theirs
+    inline = 12
+
+    answer = manage(site.env, "shell", "-c", DELETE_FROM_ADMIN.format(inline=inline))
+    status, queued = answer.split()[-2:]
+    assert status == "302"
+    assert int(queued) == len(theirs) - inline  # after the request: the rest is queued
+    assert len(files(media) - kept) == len(theirs) - inline  # and waits for a worker
+
+    with workers(site, 1) as logs:
+        deadline = time.monotonic() + 120
+        while files(media) != kept and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = manage(site.env, "shell", "-c", QUEUED).split()[-1]
+
+    assert files(media) == kept  # then every file of theirs went, and nobody else's
+    assert left == "0"  # and off the queue
+    done = TASK_DONE.findall(logs[0].read_text())
+    assert len(done) == math.ceil((len(theirs) - inline) / inline)  # DELETE_INLINE_FILES a task

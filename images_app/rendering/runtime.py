@@ -13,7 +13,9 @@ call (toggling warnings or plugin registries per call is not thread-safe):
 3. libvips' operation cache is off: each upload is unique, so the cache would never hit and
    would only hold pixels. Skipped where pyvips does not import.
 
-``configure()`` runs at the end of this module and is idempotent.
+``configure()`` runs at the end of this module and is idempotent. ``set_vips_threads(n)`` is the
+one setting a caller may change later: libvips' thread pool, which a Celery worker process sets
+to ``IMAGES_APP["WORKER_RENDER_THREADS"]`` when it starts (``images_app.tasks``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def _configure_vips() -> None:
     except (ImportError, OSError):  # OSError: pyvips without a libvips to load
         return
     pyvips.cache_set_max(0)
+
+
+def set_vips_threads(threads: int) -> bool:
+    """Size libvips' thread pool for the whole process (its default: one thread per core).
+
+    Returns False where pyvips does not import. For a process that renders one image at a time
+    per core, as a Celery worker process does: call it once at process start, not per render.
+    """
+    try:
+        import pyvips
+    except (ImportError, OSError):
+        return False
+    pyvips.concurrency_set(threads)
+    return True
 
 
 configure()

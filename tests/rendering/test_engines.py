@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from PIL import Image
@@ -11,6 +12,7 @@ from images_app.rendering import available_engines, parse_spec, render
 from images_app.rendering.engines import decoder_for, get_engine
 from images_app.rendering.engines.pillow import PillowEngine
 from images_app.rendering.engines.vips import VipsEngine
+from images_app.rendering.runtime import set_vips_threads
 
 from .factories import DISPLAY_P3, cmyk_profile, encode, oriented, photo, psnr, rgb_profile
 
@@ -133,3 +135,47 @@ def test_a_changed_engine_setting_is_resolved_again(settings):
     first = get_engine("auto")
     settings.IMAGES_APP = {"ENGINE": "pillow"}  # setting_changed clears the resolved engines
     assert get_engine("auto") is not first
+
+
+def test_one_thread_renders_the_same_files_every_encode_on_the_calling_thread(engine):
+    data = encode(photo(640, 480), "JPEG")
+    threads_seen = []
+
+    def on_output(output):
+        threads_seen.append(threading.current_thread())
+
+    pooled = render(data, SPECS, formats=["JPEG"], engine=engine, threads=2)
+    single = render(data, SPECS, formats=["JPEG"], engine=engine, threads=1, on_output=on_output)
+
+    assert [output.data for output in single] == [output.data for output in pooled]
+    assert threads_seen == [threading.current_thread()] * len(SPECS)  # no encode pool
+
+
+def test_with_one_thread_a_failed_output_stops_the_render_at_once(engine):
+    written = []
+
+    def storage_down_after_one(output):
+        written.append(output.name)
+        raise OSError("storage is down")
+
+    with pytest.raises(OSError, match="storage is down"):
+        render(
+            encode(photo(640, 480), "JPEG"),
+            SPECS,
+            formats=["JPEG"],
+            engine=engine,
+            threads=1,
+            on_output=storage_down_after_one,
+        )
+    assert written == ["large"]  # the largest first; the thumb was never encoded
+
+
+def test_libvips_thread_pool_is_set_for_the_process():
+    import pyvips
+
+    before = pyvips.concurrency_get()
+    try:
+        assert set_vips_threads(1)
+        assert pyvips.concurrency_get() == 1
+    finally:
+        pyvips.concurrency_set(before)

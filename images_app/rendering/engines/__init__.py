@@ -132,6 +132,7 @@ def render(
     formats: Sequence[str],
     engine: str = "auto",
     on_output: Callable[[Output], None] | None = None,
+    threads: int | None = None,
 ) -> list[Output]:
     """Decode ``data`` once and encode one Output per spec, in the order of ``specs``.
 
@@ -139,14 +140,17 @@ def render(
     picks the engine that decodes it (``decoder_for``). ``on_output`` is called with each
     Output as soon as it is encoded (possibly from a worker thread), so callers can start
     writing it while the rest are still encoding. Raises InvalidImage when the source cannot
-    be decoded.
+    be decoded. ``threads``: the encode threads of this render (``base.WORKERS`` if None; 1:
+    every encode on the calling thread, as ``IMAGES_APP["WORKER_RENDER_THREADS"]`` has it in
+    Celery workers).
     """
-    from .base import source_format
+    from .base import WORKERS, source_format
 
     data = without_damaged_chunks(data)  # as libpng reads it; Pillow would refuse the file
     chosen = get_engine(engine)
     decoder = decoder_for(chosen, source_format(data, formats))
-    return decoder.render(data, specs, formats=formats, on_output=on_output)
+    threads = WORKERS if threads is None else threads
+    return decoder.render(data, specs, formats=formats, on_output=on_output, threads=threads)
 
 
 def _import_class(path: str) -> type:

@@ -14,8 +14,9 @@ plan:
 4. The rest are cascaded, each from the smallest rendition made from the decode that is at
    least ``CASCADE_GAP`` times larger: cheap resizes, and never more than two resampling steps
    from the decode (a third softens one-pixel lines past 40 dB of a one-step reference).
-5. Encodes run in a small thread pool while the main thread resizes the next rendition;
-   ``on_output`` is called from the pool as each output is ready.
+5. Encodes run in a small thread pool (``threads``, default WORKERS) while the main thread
+   resizes the next rendition; ``on_output`` is called from the pool as each output is ready.
+   ``threads=1``: no pool, each encode runs on the calling thread (a Celery worker's renders).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..containers import signature_format
 from ..errors import not_an_image
 from ..spec import RenditionSpec
 from . import Output
+from .inline import InlineExecutor
 
 # Shrink on load (JPEG DCT scaling, Pillow's draft) while the decoded image stays at least this
 # many times larger than the largest rendition. The DCT shrink is a little aliased; a LANCZOS of
@@ -95,6 +97,7 @@ class BaseEngine:
         *,
         formats: Sequence[str],
         on_output: Callable[[Output], None] | None = None,
+        threads: int = WORKERS,
     ) -> list[Output]:
         """Return one Output per spec, in spec order (see ``engines.render``)."""
         source = self.open(data, formats)
@@ -105,7 +108,11 @@ class BaseEngine:
         decoded, transparent = self.load(source, plan[0])
         source.handle = None  # the file's own buffers can go before the renditions allocate
         groups = _group(specs, sizes, transparent)
-        pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="images-render")
+        pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="images-render")
+            if threads > 1
+            else InlineExecutor()
+        )
         try:
             jobs = self._submit(pool, source, decoded, plan, groups, specs, on_output)
             outputs: list[Output] = [None] * len(specs)  # type: ignore[list-item]
