@@ -10,7 +10,7 @@ SAMPLE := docs/sample.jpg
 
 SERVE_BIND ?= 0.0.0.0:$(PORT)
 
-.PHONY: help run test test-fast lint format bench loadtest scalebench serve serve-gunicorn clean
+.PHONY: help run test test-fast lint format bench loadtest scalebench serve serve-gunicorn serve-asgi clean
 
 # The heavy tiers `make test-fast` leaves out (markers registered in pyproject.toml).
 HEAVY := live or subprocess or browser or schemathesis or load
@@ -76,6 +76,12 @@ serve: $(VENV)/.base
 serve-gunicorn: export DJANGO_DEBUG ?= 0
 serve-gunicorn: $(VENV)/.base
 	exec $(PY) -m project.serve --bind $(SERVE_BIND) --front none
+
+## serve-asgi: uvicorn serving project.asgi alone on SERVE_BIND: reads chunked bodies, slow senders
+##             hold no thread, 408 after ASGI_READ_TIMEOUT (10 s) without progress (docs/deployment.md)
+serve-asgi: export DJANGO_DEBUG ?= 0
+serve-asgi: $(VENV)/.base
+	exec $(PY) -m project.serve --bind $(SERVE_BIND) --server uvicorn
 
 ## loadtest: scale-out benchmark, not a test: gunicorn with 1 then 2 workers on PostgreSQL
 ##           (postgres://postgres@127.0.0.1:5432/loadtest) and S3 (moto); LOADTEST_ARGS=--help

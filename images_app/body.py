@@ -8,19 +8,24 @@ WSGI hands a chunked body to the application without a ``CONTENT_LENGTH``, and D
 body without one as empty: the upload would be refused with "This field is required." for every
 field. Servers that de-chunk the body say so with ``wsgi.input_terminated`` (gunicorn; nginx in
 front of anything turns it into a Content-Length before the app sees it): there the body is read
-here, up to ``MAX_REQUEST_BYTES``, and given the Content-Length it had. Servers that leave the raw
-chunks on the socket (Django's runserver) cannot be read: 411, telling the client what to send.
+here, up to ``MAX_REQUEST_BYTES``, and given the Content-Length it had. Under ASGI the server
+always de-chunks, and Django has read the whole body into a spooled file before the view
+(``images_app.asgi.BodyLimit`` bounded it while it arrived): it is given the length it has.
+Servers that leave the raw chunks on the socket (Django's runserver) cannot be read: 411, telling
+the client what to send.
 
-``check_body(request)`` runs in the view once the caller is authenticated, so nothing of a body is
-read for a caller who will be refused anyway.
+``check_body(request)`` runs in the view once the caller is authenticated, so under WSGI nothing of
+a body is read for a caller who will be refused anyway (under ASGI Django has read it already).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest
 
@@ -68,9 +73,12 @@ def _check_length(declared: str) -> None:
 def _read_unframed(request: HttpRequest) -> None:
     """Read a de-chunked body into a spooled file and hand it to Django as if it had a length."""
     meta = request.META
+    limit = app_settings.MAX_REQUEST_BYTES
+    if isinstance(request, ASGIRequest):
+        _measure_received(request, limit)
+        return
     if not meta.get("wsgi.input_terminated"):
         raise LengthRequired()
-    limit = app_settings.MAX_REQUEST_BYTES
     # Not closed here: Django reads it after we return. It goes (a temporary file past 2.5 MB,
     # deleted on close) when the request is dropped.
     spool = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)  # noqa: SIM115
@@ -83,6 +91,16 @@ def _read_unframed(request: HttpRequest) -> None:
     # Django reads the body through this stream (HttpRequest.read); it was built at a length of
     # zero, so it is replaced by one over what was actually received.
     request._stream = LimitedStream(spool, size)
+
+
+def _measure_received(request: ASGIRequest, limit: int) -> None:
+    """Under ASGI the body is already whole, in the request's spooled file: give it its length."""
+    stream = request._stream
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    if size > limit:  # only without BodyLimit in front, which refuses it while it arrives
+        raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+    request.META["CONTENT_LENGTH"] = str(size)
 
 
 def _copy(source, target, most: int) -> int:

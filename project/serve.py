@@ -2,6 +2,7 @@
 
     python -m project.serve --bind 0.0.0.0:8000                 # nginx on :8000, gunicorn behind
     python -m project.serve --bind 0.0.0.0:8000 --front none    # gunicorn alone (your own proxy)
+    python -m project.serve --bind 0.0.0.0:8000 --server uvicorn  # uvicorn alone, project.asgi
 
 1. The settings are loaded first: missing production variables are listed in one message and
    the command exits 2, without a traceback.
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_collectstatic:
         call_command("collectstatic", interactive=False, verbosity=0)
+    if args.server == "uvicorn":
+        os.execv(sys.executable, uvicorn_command(args.bind))
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "project/gunicorn.conf.py"]
     if args.front == "none":
         os.execv(sys.executable, [*gunicorn, "--bind", args.bind, "project.wsgi"])
@@ -61,8 +64,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     port = os.environ.get("PORT", "8000")
     parser.add_argument("--bind", default=os.environ.get("SERVE_BIND", f"0.0.0.0:{port}"))
     parser.add_argument("--front", choices=["nginx", "none"], default="nginx")
+    parser.add_argument(
+        "--server", choices=["gunicorn", "uvicorn"], default="gunicorn",
+        help="uvicorn: ASGI (project.asgi), alone; it reads requests asynchronously itself",
+    )  # fmt: skip
     parser.add_argument("--skip-collectstatic", action="store_true", help="(the API needs none)")
     return parser.parse_args(argv)
+
+
+def uvicorn_command(bind: str) -> list[str]:
+    """uvicorn serving ``project.asgi`` on ``bind``: the envelope for its own refusals, and
+    timeouts for headers and bodies (ASGI_READ_TIMEOUT), which uvicorn itself does not have."""
+    host, _, port = bind.rpartition(":")
+    workers = os.environ.get("WEB_CONCURRENCY") or str(os.cpu_count() or 1)
+    return [
+        sys.executable, "-m", "uvicorn", "project.asgi:application",
+        "--host", host.strip("[]"), "--port", port, "--workers", workers,
+        "--http", "project.uvicorn_protocol:EnvelopeH11Protocol",
+        "--lifespan", "off", "--ws", "none", "--no-access-log",
+        "--timeout-keep-alive", "5", "--timeout-graceful-shutdown", "30",
+        "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    ]  # fmt: skip
 
 
 def load_settings() -> str | None:

@@ -8,7 +8,11 @@ skip. A pytest plugin of the suite (``tests/conftest.py``): any test can ask for
 import os
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+# Playwright's assertions wait 5 s by default, its actions 30 s (set below): on a loaded CI
+# machine Swagger UI alone can take longer than 5 s to render. One budget for both.
+expect.set_options(timeout=30_000)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

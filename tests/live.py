@@ -1,10 +1,11 @@
-"""Real servers for the live tests: runserver, gunicorn, and ``make serve``'s nginx front.
+"""Real servers for the live tests: runserver, gunicorn, ``make serve``'s nginx front, uvicorn.
 
 Each server runs the project as shipped (its own process, its own database file or PostgreSQL
 database, a media directory) on a free loopback port::
 
     site = Site.create(tmp_path)                  # migrated SQLite database, a user and a token
-    with site.serve("gunicorn") as base:          # or "runserver", "front" (nginx + gunicorn)
+    with site.serve("gunicorn") as base:          # or "runserver", "front" (nginx + gunicorn),
+                                                  # "uvicorn" (project.asgi, `make serve-asgi`)
         requests.post(f"{base}/api/images/", headers=site.auth, ...)
 """
 
@@ -84,7 +85,7 @@ class Site:
 
     @contextlib.contextmanager
     def serve(self, kind: str, **env: str) -> Iterator[str]:
-        """Run ``kind`` ("runserver", "gunicorn" or "front") until the block ends; its base URL."""
+        """Run ``kind`` (runserver, gunicorn, front, uvicorn) until the block ends; its base URL."""
         port = free_port()
         bind = f"127.0.0.1:{port}"
         commands = {
@@ -92,6 +93,8 @@ class Site:
             "gunicorn": ["-m", "gunicorn", "-c", "project/gunicorn.conf.py", "--bind", bind,
                          "project.wsgi"],
             "front": ["-m", "project.serve", "--bind", bind, "--skip-collectstatic"],
+            "uvicorn": ["-m", "project.serve", "--bind", bind, "--skip-collectstatic",
+                        "--server", "uvicorn"],
         }  # fmt: skip
         environment = {**self.env, **env}
         if kind == "runserver":

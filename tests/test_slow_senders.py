@@ -1,9 +1,11 @@
-"""Slow senders against ``make serve``'s front (nginx buffering requests in front of gunicorn).
+"""Slow senders against ``make serve``'s front (nginx buffering requests in front of gunicorn),
+and against uvicorn (``make serve-asgi``), which reads requests asynchronously itself.
 
 Sixteen connections trickle bytes: eight send their headers and then a body at ten bytes a
 second, eight never finish their headers. gunicorn alone (one worker, two threads) hands each to
 a thread that blocks reading at the client's pace, and stops answering; with nginx in front they
-cost nginx a connection each and gunicorn nothing. The test measures uploads and ``/healthz``
+cost nginx a connection each and gunicorn nothing; uvicorn holds each in a coroutine, and runs
+the view only once the request is whole. The test measures uploads and ``/healthz``
 on the quiet server first, then again while the slow senders are connected, and asserts every
 request still completes within a generous multiple of that baseline (no fixed wall-clock limit:
 the machine's speed cancels out). The slow senders stop after ``ATTACK_SECONDS``.
@@ -86,8 +88,9 @@ def measure(site: Site, base: str) -> dict[str, list[tuple[float, int]]]:
     return results
 
 
-def test_sixteen_slow_senders_do_not_slow_uploads_or_healthz_behind_the_front(site):
-    with site.serve("front", GUNICORN_THREADS="2", NGINX_WORKERS="1") as base:
+@pytest.mark.parametrize("kind", ["front", "uvicorn"])
+def test_sixteen_slow_senders_do_not_slow_uploads_or_healthz(site, kind):
+    with site.serve(kind, GUNICORN_THREADS="2", NGINX_WORKERS="1") as base:
         measure(site, base)  # warm-up: the worker's first upload loads the codecs
         baseline = measure(site, base)
         until = time.monotonic() + ATTACK_SECONDS
