@@ -131,6 +131,17 @@ class BaseEngine:
         finally:
             pool.shutdown(cancel_futures=True)  # after a failure, start no more work
 
+    def _encode(self, image, key, names, decoded_by, on_output) -> list[Output]:
+        """Encode ``image`` once for the group ``key`` (size, format, quality): one Output per
+        name, each handed to ``on_output`` as soon as it exists."""
+        (width, height), fmt, quality = key
+        data = self.encode(image, fmt, quality)
+        outputs = [Output(name, data, fmt, width, height, decoded_by) for name in names]
+        if on_output is not None:
+            for output in outputs:
+                on_output(output)
+        return outputs
+
     # What an engine provides.
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
@@ -182,12 +193,9 @@ class _Jobs:
         made.set_result(image)
         outputs = []
         for key in [key for key in self.groups if key[0] == size]:
-            data = self.engine.encode(image, key[1], key[2])
-            for index in self.groups[key]:
-                output = Output(self.specs[index].name, data, key[1], *size, self.source.decoded_by)
-                if self.on_output is not None:
-                    self.on_output(output)
-                outputs.append((index, output))
+            names = [self.specs[index].name for index in self.groups[key]]
+            encoded = self.engine._encode(image, key, names, self.source.decoded_by, self.on_output)
+            outputs.extend(zip(self.groups[key], encoded, strict=True))
         return outputs
 
     def _make(self, size: Size):
