@@ -255,6 +255,23 @@ def test_a_sweep_lists_a_page_per_page_size_objects_and_deletes_in_batches(
         assert s3_requests["DeleteObjects"] == len(small_pages) <= 5
 
 
+def test_a_sweep_under_debug_holds_no_query_log_beyond_one_page(
+    user, backend, small_pages, settings
+):
+    """DEBUG keeps each query's SQL (a page's 1,000 keys, ~60 KB): a sweep of a million images
+    would hold ~500 MB of it by its end. Each page's queries are dropped once it is swept."""
+    from django.db import connection
+
+    settings.DEBUG = True
+    for n in range(45):
+        orphan(f"uploads/{user.pk}/user/crash{n:02}/ebay.jpg")
+    pages = []
+    sweep_storage(older_than=0, on_page=lambda report: pages.append(len(connection.queries)))
+
+    assert len(pages) == 5  # 45 objects, 10 a page
+    assert max(pages) == 0  # nothing kept from the pages already swept
+
+
 def test_the_listing_comes_in_key_order_on_both_storages(backend):
     keys = ["uploads/a-b/x.jpg", "uploads/a/y.jpg", "uploads/a.b/z.jpg", "uploads/a/b/c.jpg"]
     for key in keys:

@@ -14,17 +14,14 @@ plan:
 4. The rest are cascaded, each from the smallest rendition made from the decode that is at
    least ``CASCADE_GAP`` times larger: cheap resizes, and never more than two resampling steps
    from the decode (a third softens one-pixel lines past 40 dB of a one-step reference).
-5. Each planned size is one job on a small thread pool (``_Jobs``; ``threads``, default
-   WORKERS): make the rendition, then encode it. The renditions made from the decode are
-   resized side by side, a cascaded one starts as soon as the rendition it comes from exists,
-   and ``on_output`` is called from the pool as each output is ready. ``threads=1``: no pool,
-   the jobs run one after another on the calling thread (a Celery worker's renders).
+5. Encodes run in a small thread pool (``threads``, default WORKERS) while the main thread
+   resizes the next rendition; ``on_output`` is called from the pool as each output is ready.
+   ``threads=1``: no pool, each encode runs on the calling thread (a Celery worker's renders).
 """
 
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -111,29 +108,39 @@ class BaseEngine:
         decoded, transparent = self.load(source, plan[0])
         source.handle = None  # the file's own buffers can go before the renditions allocate
         groups = _group(specs, sizes, transparent)
-        steps = cascade_plan(plan, from_decode=self.cascade_from_decode)
-        jobs = _Jobs(self, source, decoded, steps, groups, specs, on_output)
-        del decoded  # the jobs hold it until the last rendition made from it is done
         pool = (
             ThreadPoolExecutor(threads, thread_name_prefix="images-render")
             if threads > 1
             else InlineExecutor()
         )
         try:
-            # Largest first, so a job only ever waits for one submitted before it (never a
-            # deadlock, whatever the pool size), and the longest encode starts soonest.
-            running = [pool.submit(jobs.run, size) for size in plan]
+            jobs = self._submit(pool, source, decoded, plan, groups, specs, on_output)
             outputs: list[Output] = [None] * len(specs)  # type: ignore[list-item]
-            for job in running:
-                for index, output in job.result():
+            for key, job in jobs.items():
+                for index, output in zip(groups[key], job.result(), strict=True):
                     outputs[index] = output
             return outputs
         finally:
-            pool.shutdown(cancel_futures=True)  # after a failure, start no more work
+            pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
+
+    def _submit(self, pool, source, decoded, plan, groups, specs, on_output) -> dict:
+        steps = cascade_plan(plan, from_decode=self.cascade_from_decode)
+        last = max(index for index, size in enumerate(plan) if steps[size] is None)
+        made: dict[Size, Any] = {}
+        jobs: dict[tuple, Future] = {}
+        for index, size in enumerate(plan):  # largest first: the longest encode starts soonest
+            step = steps[size]
+            made[size] = self.finish(decoded, source, size) if step is None else None
+            made[size] = self.resize(made[step], size) if step is not None else made[size]
+            if index == last:
+                decoded = None  # the rest come from renditions: the decode can go
+            for key in [key for key in groups if key[0] == size]:
+                names = [specs[i].name for i in groups[key]]
+                job = (made[size], key, names, source.decoded_by, on_output)
+                jobs[key] = pool.submit(self._encode, *job)
+        return jobs
 
     def _encode(self, image, key, names, decoded_by, on_output) -> list[Output]:
-        """Encode ``image`` once for the group ``key`` (size, format, quality): one Output per
-        name, each handed to ``on_output`` as soon as it exists."""
         (width, height), fmt, quality = key
         data = self.encode(image, fmt, quality)
         outputs = [Output(name, data, fmt, width, height, decoded_by) for name in names]
@@ -166,49 +173,6 @@ class BaseEngine:
     def encode(self, image: Any, fmt: str, quality: int) -> bytes:
         """Encode with no metadata at all; flatten onto white for JPEG."""
         raise NotImplementedError
-
-
-class _Jobs:
-    """One job per planned size: make the rendition (``finish`` from the decode, or ``resize``
-    from the rendition ``cascade_plan`` names), publish it for the sizes made from it, then
-    encode it. Jobs run on the render pool, so the renditions made from the decode are resized
-    side by side, and each waits only for the one rendition it is made from."""
-
-    def __init__(self, engine, source, decoded, steps, groups, specs, on_output):
-        self.engine, self.source, self.steps = engine, source, steps
-        self.groups, self.specs, self.on_output = groups, specs, on_output
-        self.made: dict[Size, Future] = {size: Future() for size in steps}
-        self.decoded = decoded
-        # The decode is dropped as soon as the last rendition made from it is finished.
-        self.from_decode = sum(step is None for step in steps.values())
-        self.lock = threading.Lock()
-
-    def run(self, size: Size) -> list[tuple[int, Output]]:
-        made = self.made[size]
-        try:
-            image = self._make(size)
-        except BaseException as exc:
-            made.set_exception(exc)  # the sizes made from this one fail with it, never hang
-            raise
-        made.set_result(image)
-        outputs = []
-        for key in [key for key in self.groups if key[0] == size]:
-            names = [self.specs[index].name for index in self.groups[key]]
-            encoded = self.engine._encode(image, key, names, self.source.decoded_by, self.on_output)
-            outputs.extend(zip(self.groups[key], encoded, strict=True))
-        return outputs
-
-    def _make(self, size: Size):
-        step = self.steps[size]
-        if step is not None:
-            return self.engine.resize(self.made[step].result(), size)
-        try:
-            return self.engine.finish(self.decoded, self.source, size)
-        finally:
-            with self.lock:
-                self.from_decode -= 1
-                if self.from_decode == 0:
-                    self.decoded = None
 
 
 def _group(specs, sizes, transparent) -> dict[tuple, list[int]]:
