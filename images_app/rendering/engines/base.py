@@ -107,19 +107,11 @@ class BaseEngine:
             return []
         decoded, transparent = self.load(source, plan[0])
         source.handle = None  # the file's own buffers can go before the renditions allocate
-        groups = _group(specs, sizes, transparent)
-        pool = (
-            ThreadPoolExecutor(threads, thread_name_prefix="images-render")
-            if threads > 1
-            else InlineExecutor()
-        )
+        groups = group_specs(specs, sizes, transparent)
+        pool = render_pool(threads)
         try:
             jobs = self._submit(pool, source, decoded, plan, groups, specs, on_output)
-            outputs: list[Output] = [None] * len(specs)  # type: ignore[list-item]
-            for key, job in jobs.items():
-                for index, output in zip(groups[key], job.result(), strict=True):
-                    outputs[index] = output
-            return outputs
+            return collect_outputs(jobs, groups, len(specs))
         finally:
             pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
 
@@ -175,7 +167,23 @@ class BaseEngine:
         raise NotImplementedError
 
 
-def _group(specs, sizes, transparent) -> dict[tuple, list[int]]:
+def render_pool(threads: int) -> ThreadPoolExecutor | InlineExecutor:
+    """The encode pool of one render: ``threads`` workers, or none (the calling thread) for 1."""
+    if threads > 1:
+        return ThreadPoolExecutor(threads, thread_name_prefix="images-render")
+    return InlineExecutor()
+
+
+def collect_outputs(jobs: dict[tuple, Future], groups: dict[tuple, list[int]], count: int):
+    """One Output per spec, in spec order, from the encode jobs of each group."""
+    outputs: list[Output] = [None] * count  # type: ignore[list-item]
+    for key, job in jobs.items():
+        for index, output in zip(groups[key], job.result(), strict=True):
+            outputs[index] = output
+    return outputs
+
+
+def group_specs(specs, sizes, transparent) -> dict[tuple, list[int]]:
     """Spec indexes by (size, format, quality): specs that come out identical (a small
     source fits several boxes as it is) share one encode."""
     groups: dict[tuple, list[int]] = {}

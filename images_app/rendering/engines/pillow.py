@@ -38,12 +38,13 @@ from .base import (
     Size,
     Source,
     cascade_plan,
-    output_format,
+    collect_outputs,
+    group_specs,
+    render_pool,
     shrink_factor,
     stored,
     usable_profile,
 )
-from .inline import InlineExecutor
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Split resizes producing more pixels than this over two threads; below it, not worth a thread.
@@ -157,23 +158,15 @@ class _Planar:
 
     def render(self, data: bytes, specs, sizes: list[Size], on_output) -> list[Output] | None:
         """One Output per spec, in spec order; None where libjpeg refused a planar decode."""
-        pool = (
-            ThreadPoolExecutor(self.threads, thread_name_prefix="images-render")
-            if self.threads > 1
-            else InlineExecutor()  # one thread from decode to encode (see BaseEngine.render)
-        )
+        pool = render_pool(self.threads)  # 1: one thread from decode to encode
         try:
             if not self._decode(data, pool):
                 return None
             self.source.handle = None  # the file's own buffers can go
             self.source.decoded_by = f"pillow 1/{self.factor} ycbcr"
-            groups = _groups(specs, sizes)
+            groups = group_specs(specs, sizes, transparent=False)  # 4:2:0 JPEGs are opaque
             jobs = self._submit(pool, groups, specs, on_output)
-            outputs: list[Output] = [None] * len(specs)  # type: ignore[list-item]
-            for key, job in jobs.items():
-                for index, output in zip(groups[key], job.result(), strict=True):
-                    outputs[index] = output
-            return outputs
+            return collect_outputs(jobs, groups, len(specs))
         finally:
             pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
 
@@ -315,14 +308,6 @@ def _resize(image: Image.Image, size: Size) -> Image.Image:
     if image.size == size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-
-
-def _groups(specs, sizes: list[Size]) -> dict[tuple, list[int]]:
-    """Spec indexes by (size, format, quality), as BaseEngine groups them (opaque source)."""
-    groups: dict[tuple, list[int]] = {}
-    for index, (spec, size) in enumerate(zip(specs, sizes, strict=True)):
-        groups.setdefault((size, output_format(spec, False), spec.quality), []).append(index)
-    return groups
 
 
 def _halves_chroma(fmt: str, quality: int) -> bool:
