@@ -113,7 +113,16 @@ def orientation_cases():
         cases.append(Case(f"{fmt.lower()}-orientation-{n}", make, upright))
     # Shrink-on-load (JPEG DCT scaling, Pillow's draft) then rotation.
     make = lambda: oriented(quadrants(1024, 768), 6)  # noqa: E731
-    cases.append(Case("jpeg-orientation-6-shrink-on-load", make, upright, size=(1024, 768)))
+    # 1/8 (the largest rendition is 64 px): past the planar path's 1/4, so TurboJPEG decodes it.
+    cases.append(
+        Case(
+            "jpeg-orientation-6-shrink-on-load",
+            make,
+            upright,
+            size=(1024, 768),
+            vips_decoder="turbojpeg",
+        )
+    )
     return cases
 
 
@@ -344,13 +353,24 @@ def test_matrix(engine, case):
 
 def decoder(engine: str, case: Case) -> str:
     """Which decoder must have read the case's upload: the Pillow engine decodes everything
-    itself; the vips engine hands JPEGs to TurboJPEG and HEIC to the Pillow engine
-    (engines.decoder_for), and decodes the rest with libvips, or what the case says."""
+    itself; the vips engine hands 4:2:0 colour JPEGs to the planar path (Pillow's decoder),
+    other JPEGs to TurboJPEG and HEIC to the Pillow engine (engines.decoder_for), and decodes
+    the rest with libvips, or what the case says."""
     if engine == "pillow":
         return "pillow"
-    fmt = Image.open(io.BytesIO(case.make())).format
-    default = {"JPEG": "turbojpeg", "HEIF": "pillow"}.get(fmt, "libvips")
-    return case.vips_decoder or default
+    image = Image.open(io.BytesIO(case.make()))
+    if case.vips_decoder:
+        return case.vips_decoder
+    if image.format == "JPEG" and _four_two_zero(image) and min(image.size) >= 2:
+        return "pillow"
+    return {"JPEG": "turbojpeg", "HEIF": "pillow"}.get(image.format, "libvips")
+
+
+def _four_two_zero(image: Image.Image) -> bool:
+    """A YCbCr-coded JPEG whose chroma is half the luma's size both ways."""
+    layers = image.layer if hasattr(image, "layer") else []
+    sampling = [(h, v) for _, h, v, _ in layers]
+    return image.mode == "RGB" and len(sampling) == 3 and sampling[0] == (2, 2)
 
 
 def assert_contract(spec, output: Output, case: Case) -> None:
@@ -386,8 +406,8 @@ def test_renditions_are_within_40_db_of_one_lanczos_step_from_the_full_decode(
         reference = full.resize((output.width, output.height), Image.Resampling.LANCZOS)
         quality = psnr(Image.open(io.BytesIO(output.data)), reference)
         assert quality >= 40, (output.name, quality, output.decoded_by)
-        if engine == "pillow":  # which of its paths ran
-            assert output.decoded_by.endswith("ycbcr") == (subsampling == 2), output.decoded_by
+        # which path ran: the planar one for 4:2:0, on both engines
+        assert output.decoded_by.endswith("ycbcr") == (subsampling == 2), output.decoded_by
 
 
 def _progressive(image: Image.Image) -> bytes:
@@ -397,12 +417,12 @@ def _progressive(image: Image.Image) -> bytes:
 @pytest.mark.parametrize(
     ("data", "box", "vips", "pillow"),
     [
-        (encode(photo(800, 600), "JPEG"), 400, "turbojpeg 1/1", "pillow 1/1 ycbcr"),
-        (encode(photo(800, 600), "JPEG"), 280, "turbojpeg 1/2", "pillow 1/2 ycbcr"),  # 400/280>1.4
+        (encode(photo(800, 600), "JPEG"), 400, "pillow 1/1 ycbcr", "pillow 1/1 ycbcr"),
+        (encode(photo(800, 600), "JPEG"), 280, "pillow 1/2 ycbcr", "pillow 1/2 ycbcr"),  # > 1.4x
         (encode(photo(800, 600), "JPEG"), 60, "turbojpeg 1/8", "pillow 1/8"),  # no 1/16 decode
-        (_progressive(photo(800, 600)), 280, "turbojpeg 1/2", "pillow 1/2 ycbcr"),
-        (oriented(photo(800, 600), 6), 200, "turbojpeg 1/2", "pillow 1/2 ycbcr"),
-        (encode(photo(800, 600), "JPEG", icc_profile=P3), 280, "turbojpeg 1/2", "pillow 1/2 ycbcr"),
+        (_progressive(photo(800, 600)), 280, "pillow 1/2 ycbcr", "pillow 1/2 ycbcr"),
+        (oriented(photo(800, 600), 6), 200, "pillow 1/2 ycbcr", "pillow 1/2 ycbcr"),
+        (encode(photo(800, 600), "JPEG", icc_profile=P3), 280, *["pillow 1/2 ycbcr"] * 2),
         (encode(photo(800, 600), "JPEG", subsampling=0), 280, "turbojpeg 1/2", "pillow 1/2"),
         (encode(photo(800, 600), "JPEG", keep_rgb=True), 280, "turbojpeg 1/2", "pillow 1/2"),
         (encode(photo(800, 600).convert("L"), "JPEG"), 280, "turbojpeg 1/2", "pillow 1/2"),
@@ -425,19 +445,22 @@ def _progressive(image: Image.Image) -> bytes:
 )
 def test_which_decoder_ran_and_at_what_scale(engine, data, box, vips, pillow):
     """The scale is the largest JPEG shrink that leaves LOAD_GAP (1.4x) for the resize. The
-    Pillow engine's planar path ("ycbcr": the luma at that scale, the colour at half of it)
-    takes 4:2:0 YCbCr JPEGs only; 4:4:4, RGB-coded, grey and CMYK ones are decoded whole."""
+    planar path ("ycbcr": the luma at that scale, the colour at half of it), on both engines,
+    takes 4:2:0 YCbCr JPEGs only, down to 1/4; 4:4:4, RGB-coded, grey and CMYK ones are
+    decoded whole (by TurboJPEG or libvips on the vips engine)."""
     (output,) = render(data, [parse_spec("r", f"max-{box}x{box}")], formats=FORMATS, engine=engine)
     assert output.decoded_by == {"vips": vips, "pillow": pillow}[engine]
 
 
-def test_a_jpeg_turbojpeg_warns_about_falls_back_to_libvips():
-    # Stray bytes before the end marker: TurboJPEG (strict) refuses, libvips tolerates them as
-    # Pillow does. A cut-off file: both refuse, and the upload is InvalidImage.
-    data = encode(photo(200, 150), "JPEG")
+@pytest.mark.parametrize(("subsampling", "decoder"), [(0, "libvips 1/1"), (2, "pillow 1/1 ycbcr")])
+def test_a_jpeg_turbojpeg_warns_about_falls_back_to_libvips(subsampling, decoder):
+    # Stray bytes before the end marker: TurboJPEG (strict) refuses a 4:4:4 one, libvips
+    # tolerates them as Pillow does; a 4:2:0 one takes the planar path, Pillow's decoder. A
+    # cut-off file: every decoder refuses, and the upload is InvalidImage.
+    data = encode(photo(200, 150), "JPEG", subsampling=subsampling)
     spec = parse_spec("same", "max-200x200")
     (output,) = render(data[:-2] + b"\0" * 8 + data[-2:], [spec], formats=FORMATS, engine="vips")
-    assert output.decoded_by == "libvips 1/1"
+    assert output.decoded_by == decoder
     with pytest.raises(InvalidImage):
         render(data[: len(data) // 2], [spec], formats=FORMATS, engine="vips")
 

@@ -22,12 +22,13 @@ import io
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from PIL import Image, ImageCms, JpegImagePlugin
 
 from ..containers import LibavifPlan, libavif_plan
 from ..probe import exif_orientation, not_an_image
-from . import Output
+from . import Output, turbo
 from .base import (
     LOAD_GAP,
     ORIENTATIONS,
@@ -45,6 +46,7 @@ from .base import (
     stored,
     usable_profile,
 )
+from .resample import FAST, lanczos
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Split resizes producing more pixels than this over two threads; below it, not worth a thread.
@@ -56,25 +58,25 @@ _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 # LANCZOS of 2x filters it out (a sharp chart: 44 dB at 2x, 39 at 1.8, 29 at 1.4); photos
 # keep 46 dB even at 1.4. The others take their luma from the luma decode.
 _HALF_GAP = 2.0
-# The half-size colour of the large renditions: the eye and a 4:2:0 encoder barely tell it
-# from LANCZOS (the chart's 1600 px JPEG: 42.2 dB against the reference, LANCZOS 42.4,
-# BILINEAR 40.8), at 70% of its CPU.
-_CHROMA_FILTER = Image.Resampling.BICUBIC
 
 
 class PillowEngine(BaseEngine):
     """Pillow only: works wherever Pillow does; see BaseEngine for the plan."""
 
     def render(self, data, specs, *, formats, on_output=None, threads=WORKERS) -> list[Output]:
+        options = {"formats": formats, "on_output": on_output, "threads": threads}
+        outputs = self.render_planar(data, specs, **options)
+        return outputs if outputs is not None else super().render(data, specs, **options)
+
+    def render_planar(self, data, specs, *, formats, on_output=None, threads=WORKERS):
+        """The outputs of the planar path (``_Planar``), or None where it does not take the
+        upload (not a 4:2:0 colour JPEG, or one libjpeg refuses to decode so)."""
         source = self.open(data, formats)
         sizes = [spec.target_size(*source.size) for spec in specs]
         factor = _planar_factor(source, sizes)
-        if factor is not None:
-            planar = _Planar(self, source, factor, threads)
-            outputs = planar.render(data, specs, sizes, on_output)
-            if outputs is not None:
-                return outputs
-        return super().render(data, specs, formats=formats, on_output=on_output, threads=threads)
+        if factor is None:
+            return None
+        return _Planar(self, source, factor, threads).render(data, specs, sizes, on_output)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
         plan = libavif_plan(data)
@@ -124,7 +126,9 @@ class PillowEngine(BaseEngine):
             image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
         return image.convert(mode) if image.mode != mode else image
 
-    def encode(self, image: Image.Image, fmt: str, quality: int) -> bytes:
+    def encode(self, image: Image.Image | Planes, fmt: str, quality: int) -> bytes:
+        if isinstance(image, Planes):  # the planar path's JPEGs that keep 4:2:0 (_Planar)
+            return image.encode(quality)
         if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
             image = _flatten(image)
         elif fmt != "JPEG" and image.mode == "YCbCr":
@@ -195,12 +199,16 @@ class _Planar:
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode
         direct = [size for size in bigs if steps[sizes[size]] is None]
         strips = len(direct) == 1 and self.threads > 1  # else the pool has the lumas in parallel
-        lumas = {size: pool.submit(_resize_luma, self.luma, sizes[size], strips) for size in direct}
+        lumas = {
+            size: pool.submit(_resize_luma, self.luma, sizes[size], strips, self.threads)
+            for size in direct
+        }
         self.luma = None  # the resizes hold it while they need it
         # While the pool resizes the lumas: the small renditions and the colour of the others.
         made = self._from_half([sizes[size] for size in plan if size not in bigs])
-        colour = dict(made)  # and the half-size colour of the big ones, made largest first
-        exact = {size: self._exact([key for key in groups if key[0] == size]) for size in bigs}
+        colour: dict[Size, Image.Image | list[Image.Image]] = dict(made)  # and the big ones' Cb, Cr
+        keys = {size: [key for key in groups if key[0] == size] for size in bigs}
+        exact = {size: self._exact(keys[size], size) for size in bigs}
         chroma = {size: self._chroma(sizes[size], colour, exact[size]) for size in bigs}
         jobs: dict[tuple, Future] = {}
         for size in plan:  # largest first: the longest encode starts soonest
@@ -208,7 +216,8 @@ class _Planar:
                 step = steps[sizes[size]]
                 luma = lumas[size].result() if step is None else _resize(lumas[step], sizes[size])
                 lumas[sizes[size]] = luma  # by stored size: a source for smaller lumas
-                image = _merge(luma, chroma.pop(size))
+                planes = not exact[size] and _planar_encodes(luma.size)
+                image = (Planes if planes else _merge)(luma, *chroma.pop(size))
             else:
                 image = made[sizes[size]]
             image = self._finish(image)
@@ -227,34 +236,71 @@ class _Planar:
             made[size] = _resize(made[steps[size] or self.half.size], size)
         return made
 
-    def _exact(self, keys: list[tuple]) -> bool:
+    def _exact(self, keys: list[tuple], size: Size) -> bool:
         """Whether a rendition needs its colour at full size: some output of it keeps it (PNG,
-        WebP, JPEG q90+), or it goes through an ICC conversion."""
-        return self.profile is not None or not all(_halves_chroma(*key[1:]) for key in keys)
+        WebP, JPEG q90+), it goes through an ICC conversion, or a side is odd (the encoder's
+        half-size chroma then covers one pixel more than the picture: the encoder pads it)."""
+        if self.profile is not None or size[0] % 2 or size[1] % 2:
+            return True
+        return not all(_halves_chroma(*key[1:]) for key in keys)
 
-    def _chroma(self, size: Size, colour: dict[Size, Image.Image], exact: bool) -> list:
+    def _chroma(self, size: Size, colour: dict, exact: bool) -> list[Image.Image]:
         """The Cb and Cr of a rendition of ``size`` (stored) whose luma comes from the luma
-        decode: at full size from the half decode if ``exact``; else at half size, resized from
-        the smallest of ``colour`` large enough (and added to it), for ``_merge`` to double."""
+        decode: at full size from the half decode if ``exact``; else at half size (what a 4:2:0
+        encoder keeps), resized from the smallest source in ``colour`` large enough: a YCbCr
+        rendition made from the half decode, or the Cb and Cr made here before (added to it)."""
         if exact:
             bands = (self.half.getchannel(band) for band in ("Cb", "Cr"))
             return [band.resize(size, Image.Resampling.BILINEAR) for band in bands]
         half = ((size[0] + 1) // 2, (size[1] + 1) // 2)
         if half not in colour:
-            base = min((image for image in colour.values() if _fits(image, half, 1)), key=_area_of)
-            colour[half] = base.resize(half, _CHROMA_FILTER, reducing_gap=REDUCING_GAP)
-        return colour[half].split()[1:]
+            bases = [other for other in colour if other[0] >= half[0] and other[1] >= half[1]]
+            base = colour[min(bases, key=_area)]
+            planes = base.split()[1:] if isinstance(base, Image.Image) else base
+            colour[half] = [_resize(plane, half) for plane in planes]
+        chroma = colour[half]
+        return list(chroma.split()[1:] if isinstance(chroma, Image.Image) else chroma)
 
-    def _finish(self, image: Image.Image) -> Image.Image:
+    def _finish(self, image: Image.Image | Planes) -> Image.Image | Planes:
         if self.profile is not None:  # the embedded profile's transform to sRGB
             image = ImageCms.applyTransform(image.convert("RGB"), self.profile)
         if self.source.orientation in ORIENTATIONS:
             image = image.transpose(ORIENTATIONS[self.source.orientation])
-        image.info = {}  # else Pillow writes some of it (ICC, comments) into some formats
+        if isinstance(image, Image.Image):
+            image.info = {}  # else Pillow writes some of it (ICC, comments) into some formats
         return image
 
 
-def _merge(luma: Image.Image, chroma: list[Image.Image]) -> Image.Image:
+@dataclass
+class Planes:
+    """A rendition as a 4:2:0 JPEG keeps it: the luma and its Cb and Cr at half its size,
+    rounded up. Encoded as they are (TurboJPEG's planar encode): no merge, no colour
+    conversion and no chroma averaging, which the merged image would cost to give back the same
+    planes."""
+
+    luma: Image.Image
+    cb: Image.Image
+    cr: Image.Image
+
+    def transpose(self, method: Image.Transpose) -> Planes:
+        return Planes(*(plane.transpose(method) for plane in (self.luma, self.cb, self.cr)))
+
+    def encode(self, quality: int) -> bytes:
+        import numpy  # simplejpeg's own dependency
+
+        planes = [numpy.asarray(plane) for plane in (self.luma, self.cb, self.cr)]
+        return turbo.simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality)
+
+
+def _planar_encodes(size: Size) -> bool:
+    """Whether a rendition of ``size`` is encoded from its planes (``Planes``): where
+    simplejpeg is installed and both sides are even. simplejpeg 1.9.0 reads past the end of
+    the planes when a side is odd (valgrind, on its own test of one encode), so those go
+    through ``_merge`` and Pillow's encoder."""
+    return turbo.simplejpeg is not None and size[0] % 2 == 0 and size[1] % 2 == 0
+
+
+def _merge(luma: Image.Image, *chroma: Image.Image) -> Image.Image:
     """``luma`` with its Cb and Cr, which are its size or half it: then each sample is
     doubled, which a 4:2:0 JPEG encoder's 2x2 average gives back exactly."""
     if chroma[0].size != luma.size:
@@ -298,16 +344,16 @@ def _draft(data: bytes, mode: str, size: Size, factor: int) -> Image.Image:
     return image
 
 
-def _resize_luma(luma: Image.Image, size: Size, strips: bool) -> Image.Image:
+def _resize_luma(luma: Image.Image, size: Size, strips: bool, threads: int) -> Image.Image:
+    if FAST:  # on fast_image_resize's own pool of ``threads``
+        return lanczos(luma, size, threads)
     if strips and luma.size != size and size[0] * size[1] > _STRIP_PIXELS:
         return _resize_in_strips(luma, size)
     return _resize(luma, size)
 
 
 def _resize(image: Image.Image, size: Size) -> Image.Image:
-    if image.size == size:
-        return image
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+    return lanczos(image, size)
 
 
 def _halves_chroma(fmt: str, quality: int) -> bool:
@@ -331,10 +377,6 @@ def _scaled(size: Size, factor: int) -> Size:
 
 def _area(size: Size) -> int:
     return size[0] * size[1]
-
-
-def _area_of(image: Image.Image) -> int:
-    return image.width * image.height
 
 
 def _orientation(image: Image.Image) -> int:

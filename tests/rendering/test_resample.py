@@ -1,0 +1,83 @@
+"""The planar path's resampler (fast_image_resize) and its encode straight from planes."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+
+import pytest
+from PIL import Image
+
+from images_app.rendering import parse_spec, render
+from images_app.rendering.engines import pillow, resample
+
+from .factories import chart, encode, photo, psnr
+
+LANCZOS = Image.Resampling.LANCZOS
+
+
+def test_fast_image_resize_is_installed():
+    # The pinned requirements carry it; without it the planar path is Pillow's LANCZOS.
+    assert resample.FAST
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "YCbCr"])
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [((1200, 900), (614, 461)), ((1200, 900), (97, 73)), ((601, 401), (300, 201))],
+    ids=["under-2x", "12x-box-first", "odd"],
+)
+def test_lanczos_matches_pillows_own_on_a_sharp_chart(mode, source, size):
+    image = chart(*source).convert(mode)
+    resized = resample.lanczos(image, size, threads=2)
+    assert (resized.mode, resized.size) == (mode, size)
+    reference = image.resize(size, LANCZOS)
+    assert psnr(resized.convert("RGB"), reference.convert("RGB")) >= 43  # libvips: 44.1 on "odd"
+
+
+def test_lanczos_hands_back_an_image_already_that_size():
+    image = photo(64, 48).convert("L")
+    assert resample.lanczos(image, (64, 48)) is image
+
+
+def _resize_in_child(queue):
+    image = photo(400, 300).convert("L")
+    queue.put(resample.lanczos(image, (100, 75), threads=2).size)
+
+
+def test_a_forked_child_resizes_on_a_pool_of_its_own():
+    # gunicorn --preload and Celery's prefork pool fork after the parent may have resized: a
+    # thread pool made before a fork has no threads in the child, so it would wait forever.
+    resample.lanczos(photo(400, 300).convert("L"), (100, 75), threads=2)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_resize_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=1) == (100, 75)
+
+
+@pytest.mark.parametrize("engine", ["vips", "pillow"])
+@pytest.mark.parametrize("box", [600, 599], ids=["even-planes", "odd-merged"])
+def test_planar_jpegs_match_the_merged_encode(engine, box):
+    # Renditions with even sides are encoded from their planes, odd ones (which simplejpeg
+    # reads past) merged first and encoded by Pillow: both give the picture the plain path
+    # gives, the 4:2:0 encoder's average of the same chroma.
+    data = encode(photo(1200, 900), "JPEG", quality=95)
+    spec = parse_spec("r", f"max-{box}x{box}")
+    (planar,) = render(data, [spec], formats=["JPEG"], engine=engine)
+    assert planar.decoded_by.endswith("ycbcr")
+    assert pillow._planar_encodes((planar.width, planar.height)) == (box == 600)
+    reference = (
+        Image.open(io.BytesIO(data)).convert("RGB").resize((planar.width, planar.height), LANCZOS)
+    )
+    picture = Image.open(io.BytesIO(planar.data))
+    assert (picture.format, picture.size, picture.mode) == ("JPEG", reference.size, "RGB")
+    assert psnr(picture, reference) >= 38  # q85 of a LANCZOS reference
+
+
+def test_planar_encodes_only_even_sides():
+    assert pillow._planar_encodes((2048, 1536))
+    assert not pillow._planar_encodes((2048, 1365))
+    assert not pillow._planar_encodes((1365, 2048))
