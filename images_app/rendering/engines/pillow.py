@@ -204,21 +204,23 @@ class _Planar:
             for size in direct
         }
         self.luma = None  # the resizes hold it while they need it
-        # While the pool resizes the lumas: the small renditions and the colour of the others.
-        made = self._from_half([sizes[size] for size in plan if size not in bigs])
-        colour: dict[Size, Image.Image | list[Image.Image]] = dict(made)  # and the big ones' Cb, Cr
         keys = {size: [key for key in groups if key[0] == size] for size in bigs}
         exact = {size: self._exact(keys[size], size) for size in bigs}
-        chroma = {size: self._chroma(sizes[size], colour, exact[size]) for size in bigs}
+        # The sources of colour, YCbCr: the half decode, then the big renditions' half colour.
+        colour = {self.half.size: self.half}
+        made: dict[Size, Image.Image] = {}
         jobs: dict[tuple, Future] = {}
         for size in plan:  # largest first: the longest encode starts soonest
             if size in bigs:
+                # The colour while the pool resizes the luma; each encode starts once both are.
+                chroma = self._chroma(sizes[size], colour, exact[size])
                 step = steps[sizes[size]]
                 luma = lumas[size].result() if step is None else _resize(lumas[step], sizes[size])
                 lumas[sizes[size]] = luma  # by stored size: a source for smaller lumas
                 planes = not exact[size] and _planar_encodes(luma.size)
-                image = (Planes if planes else _merge)(luma, *chroma.pop(size))
-            else:
+                image = (Planes if planes else _merge)(luma, *chroma)
+            else:  # the small ones, all from the half decode, once the big ones are encoding
+                made = made or self._from_half([sizes[size] for size in plan if size not in bigs])
                 image = made[sizes[size]]
             image = self._finish(image)
             for key in [key for key in groups if key[0] == size]:
@@ -244,22 +246,19 @@ class _Planar:
             return True
         return not all(_halves_chroma(*key[1:]) for key in keys)
 
-    def _chroma(self, size: Size, colour: dict, exact: bool) -> list[Image.Image]:
+    def _chroma(self, size: Size, colour: dict[Size, Image.Image], exact: bool) -> list:
         """The Cb and Cr of a rendition of ``size`` (stored) whose luma comes from the luma
         decode: at full size from the half decode if ``exact``; else at half size (what a 4:2:0
-        encoder keeps), resized from the smallest source in ``colour`` large enough: a YCbCr
-        rendition made from the half decode, or the Cb and Cr made here before (added to it)."""
+        encoder keeps), resized from the smallest YCbCr image in ``colour`` large enough, the
+        half decode or one made here before (and added to it)."""
         if exact:
             bands = (self.half.getchannel(band) for band in ("Cb", "Cr"))
             return [band.resize(size, Image.Resampling.BILINEAR) for band in bands]
         half = ((size[0] + 1) // 2, (size[1] + 1) // 2)
-        if half not in colour:
+        if half not in colour:  # one resize of all three bands: no copy of the planes first
             bases = [other for other in colour if other[0] >= half[0] and other[1] >= half[1]]
-            base = colour[min(bases, key=_area)]
-            planes = base.split()[1:] if isinstance(base, Image.Image) else base
-            colour[half] = [_resize(plane, half) for plane in planes]
-        chroma = colour[half]
-        return list(chroma.split()[1:] if isinstance(chroma, Image.Image) else chroma)
+            colour[half] = _resize(colour[min(bases, key=_area)], half)
+        return [colour[half].getchannel(band) for band in ("Cb", "Cr")]
 
     def _finish(self, image: Image.Image | Planes) -> Image.Image | Planes:
         if self.profile is not None:  # the embedded profile's transform to sRGB

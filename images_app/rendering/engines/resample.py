@@ -19,11 +19,15 @@ from PIL import Image
 from .base import REDUCING_GAP, Size
 
 try:
-    from cykooz_resizer import FilterType, ResizeAlg, ResizeOptions, Resizer, ResizerThreadPool
+    from cykooz_resizer import FilterType, ResizeAlg, ResizeOptions, ResizerThreadPool
+    from cykooz_resizer.rust_lib import PilImageWrapper, RustResizer
 except ImportError:  # optional: Pillow resizes every plane without it
-    Resizer = None
+    RustResizer = None
 
-FAST = Resizer is not None
+FAST = RustResizer is not None
+# Pillow keeps RGB and YCbCr in four bytes a pixel; fast_image_resize resizes all four (the
+# fourth is padding: no alpha to weigh by).
+_MODES = ("L", "RGB", "YCbCr")
 _options: dict[tuple[int, int], ResizeOptions] = {}
 _lock = threading.Lock()
 
@@ -33,17 +37,17 @@ def lanczos(image: Image.Image, size: Size, threads: int = 1) -> Image.Image:
     threads; ``image`` itself where it is that size already."""
     if image.size == size:
         return image
-    if not FAST or image.mode not in ("L", "RGB", "YCbCr"):
+    if not FAST or image.mode not in _MODES:
         return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-    if image.mode == "YCbCr":  # three planes: fast_image_resize takes no YCbCr image
-        return Image.merge("YCbCr", [lanczos(band, size, threads) for band in image.split()])
     # Pillow's reducing_gap: a box reduction by a whole factor first, while the LANCZOS step
     # after it still reduces by REDUCING_GAP or more (its cost grows with the source's pixels).
     factor = int(min(image.width / size[0], image.height / size[1]) / REDUCING_GAP)
     if factor > 1:
         image = image.reduce(factor)
     resized = Image.new(image.mode, size)
-    Resizer().resize_pil(image, resized, _options_for(threads))
+    # The Rust API under cykooz_resizer's Resizer.resize_pil, which turns YCbCr away.
+    options = _options_for(threads).rust_options
+    RustResizer().resize_pil(PilImageWrapper(image), PilImageWrapper(resized), options)
     return resized
 
 
@@ -52,5 +56,6 @@ def _options_for(threads: int) -> ResizeOptions:
     with _lock:
         if key not in _options:
             algorithm = ResizeAlg.convolution(FilterType.lanczos3)
-            _options[key] = ResizeOptions(algorithm, thread_pool=ResizerThreadPool(key[1]))
+            pool = ResizerThreadPool(key[1])
+            _options[key] = ResizeOptions(algorithm, use_alpha=False, thread_pool=pool)
         return _options[key]
