@@ -198,11 +198,12 @@ class _Planar:
         bigs = [size for size in plan if not _fits(self.half, sizes[size], _HALF_GAP)]
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode
         direct = [size for size in bigs if steps[sizes[size]] is None]
-        strips = len(direct) == 1 and self.threads > 1  # else the pool has the lumas in parallel
-        lumas = {
-            size: pool.submit(_resize_luma, self.luma, sizes[size], strips, self.threads)
-            for size in direct
-        }
+        if FAST:  # one after another, each on fast_image_resize's pool of ``threads``
+            lumas = _resize_lumas(pool, self.luma, [sizes[size] for size in direct], self.threads)
+            lumas = dict(zip(direct, lumas, strict=True))
+        else:  # Pillow: each on a thread of the pool, or one in two strips
+            strips, luma = len(direct) == 1 and self.threads > 1, self.luma
+            lumas = {size: pool.submit(_resize_luma, luma, sizes[size], strips) for size in direct}
         self.luma = None  # the resizes hold it while they need it
         keys = {size: [key for key in groups if key[0] == size] for size in bigs}
         exact = {size: self._exact(keys[size], size) for size in bigs}
@@ -343,9 +344,27 @@ def _draft(data: bytes, mode: str, size: Size, factor: int) -> Image.Image:
     return image
 
 
-def _resize_luma(luma: Image.Image, size: Size, strips: bool, threads: int) -> Image.Image:
-    if FAST:  # on fast_image_resize's own pool of ``threads``
-        return lanczos(luma, size, threads)
+def _resize_lumas(pool, luma: Image.Image, sizes: list[Size], threads: int) -> list[Future]:
+    """A future for each of ``sizes``, resized from ``luma`` one after another by one task of
+    the pool: one resize at a time, so one intermediate buffer at a time (a 12 MP luma to
+    2048 px holds 6 MB between its two passes), and fast_image_resize's own threads give each
+    resize every core."""
+    futures: list[Future] = [Future() for _ in sizes]
+
+    def resize_each() -> None:
+        for index, (size, future) in enumerate(zip(sizes, futures, strict=True)):
+            try:
+                future.set_result(lanczos(luma, size, threads))
+            except BaseException as exc:  # the rest can't be had either: say why on each
+                for rest in futures[index:]:
+                    rest.set_exception(exc)
+                return
+
+    pool.submit(resize_each)
+    return futures
+
+
+def _resize_luma(luma: Image.Image, size: Size, strips: bool) -> Image.Image:
     if strips and luma.size != size and size[0] * size[1] > _STRIP_PIXELS:
         return _resize_in_strips(luma, size)
     return _resize(luma, size)
