@@ -1,15 +1,16 @@
 """The Pillow engine: as fast as Pillow allows, the same pictures as the libvips engine.
 
-4:2:0 colour JPEGs (what cameras and phones send) take the planar path (``_Planar``): the
-luma is decoded alone (Pillow's draft mode "L": no chroma IDCT, upsampling or colour
-conversion) at the scale the largest rendition needs, and on a second thread the whole picture
-in YCbCr at half that scale, where its chroma is at the file's own resolution. The renditions
-the half decode leaves LOAD_GAP for are resized from it (three bands, a quarter of the
-pixels); the larger ones resize only their luma from the luma decode, one LANCZOS step each,
-and take their chroma from the half decode at the resolution the output keeps: half size for a
-4:2:0 JPEG (pixel-doubled, which the encoder's 2x2 average gives back exactly), full size
-otherwise. Renditions are encoded from YCbCr as they are (JPEG) or converted (PNG, WebP); the
-ICC conversion and the orientation are done on each rendition.
+4:2:0 colour JPEGs (what cameras and phones send) take the planar path (``_Planar``), on the
+libvips engine too where fast_image_resize is installed (``resample``): the luma is decoded
+alone (Pillow's draft mode "L": no chroma IDCT, upsampling or colour conversion) at the scale
+the largest rendition needs, and on a second thread the whole picture in YCbCr at half that
+scale, where its chroma is at the file's own resolution. The renditions the half decode is
+_HALF_GAP times larger than are resized from it (a quarter of the pixels); the larger ones
+resize only their luma from the luma decode, one LANCZOS step each, and take their chroma from
+the half decode at the resolution the output keeps: half size for a 4:2:0 JPEG with even sides
+(encoded straight from the three planes, ``Planes``), full size otherwise (merged, then
+encoded or converted by Pillow). The ICC conversion and the orientation are done on each
+rendition.
 
 Everything else follows BaseEngine's plan: JPEG draft where the largest rendition leaves room,
 premultiplied LANCZOS, split into two strips on two threads where large, colour and orientation
@@ -148,8 +149,9 @@ class PillowEngine(BaseEngine):
 class _Planar:
     """One 4:2:0 JPEG rendered from its luma and a half-scale YCbCr decode (module docstring).
 
-    The pool runs the half decode beside the luma decode, then the luma resizes beside the
-    renditions made from the half decode (on the calling thread), and the encodes.
+    The pool runs the half decode beside the luma decode, then the big renditions' luma
+    resizes (one task) while the calling thread makes their colour, then the encodes while the
+    calling thread makes the small renditions from the half decode.
     """
 
     def __init__(self, engine: PillowEngine, source: Source, factor: int, threads: int):

@@ -4,9 +4,9 @@ installed, Pillow's own otherwise.
 fast_image_resize convolves with the same LANCZOS3 kernel as Pillow (support widened with the
 scale) in AVX2/SSE4.1/NEON code. Measured on one core of this machine, a 4000x3000 luma plane to
 2048x1536: 13 ms against Pillow's 63 ms (and libvips' 40 ms for one band), 52 dB from Pillow's
-pixels on the sharp test chart (docs/renderer.md). It resizes Pillow images in place of memory,
-releases the GIL, and runs on a rayon pool of its own: one pool per thread count and process
-(a pool made before a fork has no threads in the child).
+pixels on the sharp test chart (docs/renderer.md). It reads and writes Pillow's own image
+memory, releases the GIL, and runs on a rayon pool of its own: one pool per thread count and
+process (a pool made before a fork has no threads in the child).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class VipsEngine(BaseEngine):
 
     def render(self, data, specs, *, formats, on_output=None, threads=WORKERS) -> list[Output]:
         # 4:2:0 colour JPEGs, most uploads, take the planar path where fast_image_resize
-        # resizes its planes: a third less CPU than the plan below (docs/renderer.md).
+        # resizes its planes: a third less wall time than the plan below (docs/renderer.md).
         if FAST and turbo.simplejpeg is not None and signature_format(data) == "JPEG":
             planar = PillowEngine().render_planar
             try:
