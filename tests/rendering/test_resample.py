@@ -81,3 +81,24 @@ def test_planar_encodes_only_even_sides():
     assert pillow._planar_encodes((2048, 1536))
     assert not pillow._planar_encodes((2048, 1365))
     assert not pillow._planar_encodes((1365, 2048))
+
+
+def test_without_fast_image_resize_the_vips_engine_keeps_its_own_path(monkeypatch):
+    from images_app.rendering.engines import vips
+
+    monkeypatch.setattr(vips, "FAST", False)  # as where cykooz-resizer is not installed
+    data = encode(photo(800, 600), "JPEG")
+    (output,) = render(data, [parse_spec("r", "max-400x400")], formats=["JPEG"], engine="vips")
+    assert output.decoded_by == "turbojpeg 1/1"
+
+
+def test_without_fast_image_resize_the_planar_path_resizes_with_pillow(monkeypatch):
+    monkeypatch.setattr(resample, "FAST", False)
+    monkeypatch.setattr(pillow, "FAST", False)
+    data = encode(chart(1200, 900), "JPEG", quality=92)
+    specs = [parse_spec(f"b{box}", f"max-{box}x{box}|format-png") for box in (90, 480, 614)]
+    full = Image.open(io.BytesIO(data)).convert("RGB")
+    for output in render(data, specs, formats=["JPEG"], engine="pillow"):
+        reference = full.resize((output.width, output.height), LANCZOS)
+        assert psnr(Image.open(io.BytesIO(output.data)), reference) >= 40, output.name
+        assert output.decoded_by == "pillow 1/1 ycbcr"
