@@ -97,7 +97,7 @@ def upload_from(page, url: str, token: str) -> dict:
 
 @pytest.mark.browser
 @pytest.mark.live
-@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.usefixtures("transactional_db", "one_rate_window")
 def test_a_page_on_an_allowed_origin_uploads_and_reads_retry_after(
     office_page, settings, backend, user
 ):

@@ -102,6 +102,7 @@ def test_a_json_body_is_415(api):
     assert "application/json" in error["description"]
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_too_many_uploads_is_429_with_retry_after(api, settings):
     settings.IMAGES_APP = {"UPLOAD_RATE": "2/min"}
     assert upload(api).status_code == 200

@@ -57,6 +57,7 @@ def throttle_cache(request, settings):
         client.delete(key)
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_uploads_over_the_rate_get_429_with_retry_after(settings, user, other_user, throttle_cache):
     settings.IMAGES_APP = {"UPLOAD_RATE": "2/min"}
     client = client_for(user)
