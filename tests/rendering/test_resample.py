@@ -102,3 +102,64 @@ def test_without_fast_image_resize_the_planar_path_resizes_with_pillow(monkeypat
         reference = full.resize((output.width, output.height), LANCZOS)
         assert psnr(Image.open(io.BytesIO(output.data)), reference) >= 40, output.name
         assert output.decoded_by == "pillow 1/1 ycbcr"
+
+
+# A photo whose renditions take every route of the planar path: big ones from the luma decode
+# (1024, 800), one cascaded from another (512 from 1024), small ones from the half decode.
+PLANAR_SPECS = [parse_spec(f"r{box}", f"max-{box}x{box}") for box in (1024, 800, 512, 150, 75)]
+
+
+@pytest.mark.parametrize("engine", ["vips", "pillow"])
+def test_the_planar_path_writes_the_same_files_on_one_thread_and_on_two(engine):
+    # Each step is a task of its own on the render's threads; the order they finish in must
+    # not change a byte of what is stored.
+    data = encode(photo(2000, 1500), "JPEG", quality=90)
+    seen: list[str] = []
+    pooled = render(data, PLANAR_SPECS, formats=["JPEG"], engine=engine, threads=2)
+    single = render(
+        data,
+        PLANAR_SPECS,
+        formats=["JPEG"],
+        engine=engine,
+        threads=1,
+        on_output=lambda output: seen.append(output.name),
+    )
+    assert [output.decoded_by for output in pooled] == ["pillow 1/1 ycbcr"] * 5
+    assert [(output.width, output.height) for output in pooled] == [
+        (1024, 768),
+        (800, 600),
+        (512, 384),
+        (150, 112),
+        (75, 56),
+    ]
+    assert [output.data for output in pooled] == [output.data for output in single]
+    assert seen == ["r1024", "r800", "r512", "r150", "r75"]  # one thread: largest first
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_failed_write_on_the_planar_path_stops_the_render_with_its_error(threads):
+    def storage_down(output):
+        raise OSError("storage is down")
+
+    data = encode(photo(2000, 1500), "JPEG", quality=90)
+    with pytest.raises(OSError, match="storage is down"):
+        render(
+            data,
+            PLANAR_SPECS,
+            formats=["JPEG"],
+            engine="vips",
+            threads=threads,
+            on_output=storage_down,
+        )
+
+
+def test_resizes_at_the_same_time_each_get_a_pool_of_their_own():
+    # One shared one-thread pool would run the render's resizes one after another.
+    first, second = resample._take(1), resample._take(1)
+    try:
+        assert first.thread_pool is not second.thread_pool
+    finally:
+        resample._give_back(second, 1)
+        resample._give_back(first, 1)
+    assert resample._take(1) is first  # handed back, used again: no pool made per resize
+    resample._give_back(first, 1)

@@ -5,8 +5,10 @@ fast_image_resize convolves with the same LANCZOS3 kernel as Pillow (support wid
 scale) in AVX2/SSE4.1/NEON code. Measured on one core of this machine, a 4000x3000 luma plane to
 2048x1536: 13 ms against Pillow's 63 ms (and libvips' 40 ms for one band), 52 dB from Pillow's
 pixels on the sharp test chart (docs/renderer.md). It reads and writes Pillow's own image
-memory, releases the GIL, and runs on a rayon pool of its own: one pool per thread count and
-process (a pool made before a fork has no threads in the child).
+memory, releases the GIL, and runs on a rayon pool of its own (a pool made before a fork has
+no threads in the child, so pools are per process). A one-thread resize takes a pool of one
+thread that no other resize is using at that moment: the planar path runs several at once, one
+per render thread, and one shared pool would run them one after another.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ FAST = RustResizer is not None
 # Pillow keeps RGB and YCbCr in four bytes a pixel; fast_image_resize resizes all four (the
 # fourth is padding: no alpha to weigh by).
 _MODES = ("L", "RGB", "YCbCr")
-_options: dict[tuple[int, int], ResizeOptions] = {}
+_options: dict[tuple[int, int], ResizeOptions] = {}  # (pid, threads > 1) -> shared by all
+_idle: dict[int, list[ResizeOptions]] = {}  # pid -> one-thread pools not in use now
 _lock = threading.Lock()
 
 
@@ -45,17 +48,36 @@ def lanczos(image: Image.Image, size: Size, threads: int = 1) -> Image.Image:
     if factor > 1:
         image = image.reduce(factor)
     resized = Image.new(image.mode, size)
-    # The Rust API under cykooz_resizer's Resizer.resize_pil, which turns YCbCr away.
-    options = _options_for(threads).rust_options
-    RustResizer().resize_pil(PilImageWrapper(image), PilImageWrapper(resized), options)
+    options = _take(threads)
+    try:  # the Rust API under cykooz_resizer's Resizer.resize_pil, which turns YCbCr away
+        source, target = PilImageWrapper(image), PilImageWrapper(resized)
+        RustResizer().resize_pil(source, target, options.rust_options)
+    finally:
+        _give_back(options, threads)
     return resized
 
 
-def _options_for(threads: int) -> ResizeOptions:
-    key = (os.getpid(), max(1, threads))
+def _take(threads: int) -> ResizeOptions:
+    """Options with a pool of ``threads``: shared above one, else one of its own for now."""
+    pid = os.getpid()
     with _lock:
-        if key not in _options:
-            algorithm = ResizeAlg.convolution(FilterType.lanczos3)
-            pool = ResizerThreadPool(key[1])
-            _options[key] = ResizeOptions(algorithm, use_alpha=False, thread_pool=pool)
-        return _options[key]
+        if threads > 1:
+            if (pid, threads) not in _options:
+                _options[pid, threads] = _new_options(threads)
+            return _options[pid, threads]
+        idle = _idle.setdefault(pid, [])
+        if idle:
+            return idle.pop()
+    return _new_options(1)
+
+
+def _give_back(options: ResizeOptions, threads: int) -> None:
+    if threads <= 1:
+        with _lock:
+            _idle.setdefault(os.getpid(), []).append(options)
+
+
+def _new_options(threads: int) -> ResizeOptions:
+    algorithm = ResizeAlg.convolution(FilterType.lanczos3)
+    pool = ResizerThreadPool(threads)
+    return ResizeOptions(algorithm, use_alpha=False, thread_pool=pool)
