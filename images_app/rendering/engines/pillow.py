@@ -5,9 +5,11 @@ libvips engine too where fast_image_resize is installed (``resample``): the luma
 alone (Pillow's draft mode "L": no chroma IDCT, upsampling or colour conversion) at the scale
 the largest rendition needs, and on a second thread the whole picture in YCbCr at half that
 scale, where its chroma is at the file's own resolution. The renditions the half decode is
-_HALF_GAP times larger than are resized from it (a quarter of the pixels); the larger ones
-resize only their luma from the luma decode, one LANCZOS step each, and take their chroma from
-the half decode at the resolution the output keeps: half size for a 4:2:0 JPEG with even sides
+_HALF_GAP times larger than are small: resized from the first half-size colour made for a big
+one (a YCbCr resize of the half decode) where that is twice their size, else from the half
+decode itself; two resampling steps after the decode at most either way. The big ones resize
+only their luma from the luma decode, one LANCZOS step each, and take their chroma from the
+half decode at the resolution the output keeps: half size for a 4:2:0 JPEG with even sides
 (encoded straight from the three planes, ``Planes``), full size otherwise (merged, then
 encoded or converted by Pillow). The ICC conversion and the orientation are done on each
 rendition.
@@ -31,6 +33,7 @@ from ..containers import LibavifPlan, libavif_plan
 from ..probe import exif_orientation, not_an_image
 from . import Output, turbo
 from .base import (
+    CASCADE_GAP,
     LOAD_GAP,
     ORIENTATIONS,
     PNG_COMPRESSION,
@@ -237,7 +240,14 @@ class _Planar:
         if waiting is not None:
             finish(*waiting)
         smalls = [sizes[size] for size in plan if size not in bigs]
-        halves = _then(pool, self._from_half, smalls) if smalls else None
+        halves = None
+        if smalls:  # from the biggest rendition's colour where it is twice their size
+            base = next(iter(colour))  # the half decode, then the sizes made from it
+            made = [size for size in colour if size != base]
+            if made and _fits_size(made[0], smalls[0], CASCADE_GAP):
+                halves = _then(pool, self._small_renditions, colour[made[0]], smalls, False)
+            else:
+                halves = _then(pool, self._small_renditions, colour[base], smalls, True)
         for size in [size for size in plan if size not in bigs]:
             encode(size, _then(pool, self._finish_from, halves, sizes[size]))
         return jobs
@@ -252,13 +262,14 @@ class _Planar:
     def _finish_from(self, made: dict[Size, Image.Image], size: Size) -> Image.Image:
         return self._finish(made[size])
 
-    def _from_half(self, sizes: list[Size]) -> dict[Size, Image.Image]:
-        """The renditions of ``sizes`` (stored) made from the half decode, or from one of them
-        twice as large (cascade_plan), and the half decode itself: the colour sources."""
-        made = {self.half.size: self.half}
-        steps = cascade_plan(sizes)  # None: from the half decode
+    def _small_renditions(self, base: Image.Image, sizes: list[Size], cascade: bool) -> dict:
+        """The small renditions of ``sizes`` (stored): each from ``base``, and if ``cascade``
+        (``base`` is the half decode) those with a rendition twice their size from it
+        (cascade_plan): at most two resampling steps after the decode either way."""
+        made = {base.size: base}
+        steps = cascade_plan(sizes) if cascade else dict.fromkeys(sizes)  # None: from base
         for size in sizes:
-            made[size] = _resize(made[steps[size] or self.half.size], size)
+            made[size] = _resize(made[steps[size] or base.size], size)
         return made
 
     def _exact(self, keys: list[tuple], size: Size) -> bool:
@@ -404,6 +415,10 @@ def _halves_chroma(fmt: str, quality: int) -> bool:
 def _subsampling(quality: int) -> int:
     # 4:2:0 below q90, as libvips' default: the smaller file where the eye can't tell.
     return 0 if quality >= 90 else 2
+
+
+def _fits_size(other: Size, size: Size, gap: float) -> bool:
+    return other[0] >= gap * size[0] and other[1] >= gap * size[1]
 
 
 def _fits(image: Image.Image, size: Size, gap: float = LOAD_GAP) -> bool:
