@@ -47,7 +47,7 @@ def lanczos(image: Image.Image, size: Size, threads: int = 1) -> Image.Image:
     factor = int(min(image.width / size[0], image.height / size[1]) / REDUCING_GAP)
     if factor > 1:
         image = image.reduce(factor)
-    resized = Image.new(image.mode, size)
+    resized = Image.new(image.mode, size, None)  # not filled first: the resize writes it all
     options = _take(threads)
     try:  # the Rust API under cykooz_resizer's Resizer.resize_pil, which turns YCbCr away
         source, target = PilImageWrapper(image), PilImageWrapper(resized)

@@ -29,12 +29,13 @@ def strip(data: bytes, work: Work) -> bytes:
     segments = list(jpeg_segments(data))
     work.step(len(segments))
     exif_at, new_exif = _exif(data, segments, work)
-    parts = [b"\xff\xd8"]
+    view = memoryview(data)  # the kept segments are copied once, by the join
+    parts: list[bytes | memoryview] = [b"\xff\xd8"]
     for index, block in enumerate(segments):
         if index == exif_at and new_exif is not None:
             parts.append(_segment(APP1, exif.EXIF_HEADER + new_exif))
         elif block.kind in _CODEC:
-            parts.append(work.copy(data[_marker_at(block) : block.end]))
+            parts.append(work.copy(view[_marker_at(block) : block.end]))
         else:
             parts.append(_kept_app(data, block, work))
     return b"".join(parts)

@@ -17,7 +17,7 @@ class Work:
     def step(self, count: int = 1) -> None:
         self.steps += count
 
-    def copy(self, chunk: bytes) -> bytes:
+    def copy(self, chunk: bytes | memoryview) -> bytes | memoryview:
         """``chunk``, counted as copied into the output."""
         self.copied += len(chunk)
         return chunk
