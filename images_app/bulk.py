@@ -7,10 +7,12 @@ app never asks "is this S3"):
 
 - ``pages(prefix, start_after)``: every file below ``prefix`` in key order, a page at a time, each
   with its modification time, so a sweep can stop after any page and resume after its last key;
-- ``delete(keys)``: delete in batches; return the keys not deleted.
+- ``delete(keys)``: delete in batches; return the keys not deleted;
+- ``write(key, data, content_type)``: write one file in one request where the backend can, so
+  an upload's six files cost six plain PUTs.
 
 Built in: ``S3Bulk`` for django-storages' S3Storage (one flat ListObjectsV2 of 1,000 keys a
-request, LastModified from the listing, DeleteObjects of 1,000 keys a request),
+request, LastModified from the listing, DeleteObjects of 1,000 keys a request, PutObject),
 ``FileSystemBulk`` for Django's FileSystemStorage (a sorted ``os.scandir`` walk), and the base
 class for any other storage (``listdir`` and ``get_modified_time``). Another backend gets its own
 class through IMAGES_APP["BULK_OPERATIONS"] = {"<storage class path>": "<BulkOperations path>"};
@@ -95,6 +97,11 @@ class BulkOperations:
                 return keys[index:]
         return []
 
+    def write(self, key: str, data: bytes, content_type: str) -> bool:
+        """Override this method to write ``data`` at exactly ``key`` (replacing a file there)
+        in one call; return False to leave it to Django's ``save`` (``storage.write``)."""
+        return False
+
     def _scan(self, path: str) -> tuple[list[str], list[tuple[str, datetime]]]:
         directories, files = self.storage.listdir(path)
         modified = self.storage.get_modified_time
@@ -151,6 +158,25 @@ class S3Bulk(BulkOperations):
         if errors:
             logger.warning("images_app: S3 refused to delete %d of %d keys", len(errors), len(keys))
         return [key for key in keys if key in errors]
+
+    def write(self, key: str, data: bytes, content_type: str) -> bool:
+        """One PutObject with the parameters django-storages' ``save`` would send (its object
+        parameters, the Content-Type, its default ACL). ``save`` goes through s3transfer's
+        managed upload: a transfer manager, futures and a thread pool for every file (its
+        issue #610); an upload's six files cost 24-26 ms of CPU that way against 15-16 ms as
+        six PutObjects (against moto over HTTP, where botocore also hashes each body to sign
+        it). Where ``save`` would do more (rename instead of overwrite, gzip) it does it."""
+        storage = self.storage
+        if not storage.file_overwrite or (
+            storage.gzip and content_type in storage.gzip_content_types
+        ):
+            return False
+        name = self._full(key)
+        params = {"ContentType": content_type, **storage.get_object_parameters(name)}
+        if "ACL" not in params and storage.default_acl:
+            params["ACL"] = storage.default_acl
+        self._client().put_object(Bucket=storage.bucket_name, Key=name, Body=data, **params)
+        return True
 
     def _client(self):
         return self.storage.connection.meta.client  # the storage's own, per thread

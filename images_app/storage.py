@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.core.files.storage.handler import InvalidStorageError
 
+from .bulk import bulk_operations
 from .conf import app_settings
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,14 @@ def write(
 
     ``replace`` writes over a file already at ``key``. Storages that would choose another name
     for a taken key (the filesystem; S3 without ``file_overwrite``) get the old file deleted
-    first; S3 with ``file_overwrite`` replaces the object in one PUT, so readers see the old file
-    or the new one, never none.
+    first; S3 with ``file_overwrite`` replaces the object in one PUT (``bulk.S3Bulk.write``), so
+    readers see the old file or the new one, never none.
     """
     content = ContentFile(data)
     content.content_type = content_type
     try:
+        if bulk_operations(storage).write(key, data, content_type):
+            return  # one request (S3: PutObject, which replaces a file at the key in place)
         if replace and storage.get_available_name(key) != key:
             storage.delete(key)
         saved = storage.save(key, content)
