@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 
+from images_app.bulk import S3Bulk
 from images_app.models import Image, ImageType, PendingDeletion
 from images_app.storage import get_storage
 
@@ -396,18 +397,30 @@ def test_empty_upload_is_a_form_error(admin_client, admin_user):
     assert not Image.objects.exists()
 
 
-def test_upload_when_storage_fails_says_so_and_keeps_nothing(
-    admin_client, admin_user, backend, monkeypatch
-):
+def fail_writes(monkeypatch, failing) -> None:
+    """The image storage refuses the files ``failing(key)`` names, whichever way the app writes
+    one: Django's ``save``, or on S3 one PutObject (``S3Bulk.write``)."""
     storage = get_storage()
-    real_save = storage.save
+    real_save, real_put = storage.save, S3Bulk.write
 
-    def save(name, content, *args, **kwargs):  # the fourth file fails, three were written
-        if "/ipad." in name:
+    def save(name, content, *args, **kwargs):
+        if failing(name):
             raise OSError("disk on fire")
         return real_save(name, content, *args, **kwargs)
 
+    def put(self, key, data, content_type):
+        if failing(key):
+            raise OSError("disk on fire")
+        return real_put(self, key, data, content_type)
+
     monkeypatch.setattr(storage, "save", save)
+    monkeypatch.setattr(S3Bulk, "write", put)
+
+
+def test_upload_when_storage_fails_says_so_and_keeps_nothing(
+    admin_client, admin_user, backend, monkeypatch
+):
+    fail_writes(monkeypatch, lambda name: "/ipad." in name)  # the fourth file; three written
 
     response = admin_client.post(ADD, upload_form(images.jpeg(64, 48), owner=admin_user))
 
@@ -499,15 +512,7 @@ def test_rerender_storage_failure_is_reported_and_leaves_no_stray_files(
 ):
     image = make_image(size=(400, 300))
     settings.IMAGES_APP = {"RENDITIONS": NEW_SPECS, "ALIASES": {}}
-    storage = get_storage()
-    real_save = storage.save
-
-    def save(name, content, *args, **kwargs):
-        if name.endswith("/square.png"):
-            raise OSError("disk on fire")
-        return real_save(name, content, *args, **kwargs)
-
-    monkeypatch.setattr(storage, "save", save)
+    fail_writes(monkeypatch, lambda name: name.endswith("/square.png"))
 
     with django_capture_on_commit_callbacks(execute=True):
         response = run_action(admin_client, "rerender_selected", [image])
