@@ -176,3 +176,21 @@ def test_planar_jpegs_keep_what_a_one_step_resize_keeps(picture):
         one_step = full.resize((output.width, output.height), LANCZOS)
         reference = Image.open(io.BytesIO(encode(one_step, "JPEG", quality=85)))
         assert psnr(Image.open(io.BytesIO(output.data)), reference) >= 39.5, output.name
+
+
+def test_renders_at_the_same_time_in_one_process_each_get_their_own_pixels():
+    # A gthread worker renders several uploads at once: their resizes share the process's
+    # one-thread pools, handed out to one resize at a time.
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = [encode(photo(1600, 1200, seed), "JPEG", quality=90) for seed in (1, 2, 3)]
+    alone = [
+        [output.data for output in render(one, PLANAR_SPECS, formats=["JPEG"])] for one in data
+    ]
+    with ThreadPoolExecutor(3) as pool:
+        together = list(
+            pool.map(
+                lambda one: [o.data for o in render(one, PLANAR_SPECS, formats=["JPEG"])], data
+            )
+        )
+    assert together == alone
