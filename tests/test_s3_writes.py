@@ -1,4 +1,5 @@
-"""An upload's files on S3: one PutObject each, with what django-storages' save would send."""
+"""An upload's files on S3, each written in one PutObject, carry what django-storages' own save
+would send: its object parameters, the Content-Type, its default ACL, under its location."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -36,7 +37,7 @@ def s3_with_parameters(s3_endpoint, settings):
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("JPEG", "photo.jpg"), ("PNG", "cutout.png")])
-def test_each_file_is_one_put_with_the_storages_parameters(api, s3_with_parameters, fmt, name):
+def test_every_file_carries_the_storages_parameters(api, s3_with_parameters, fmt, name):
     data = images.jpeg(1200, 900) if fmt == "JPEG" else images.png_rgba(600, 400)
     upload(api, data, name)
     keys = s3_with_parameters.keys()

@@ -105,7 +105,8 @@ def test_without_fast_image_resize_the_planar_path_resizes_with_pillow(monkeypat
 
 
 # A photo whose renditions take every route of the planar path: big ones from the luma decode
-# (1024, 800), one cascaded from another (512 from 1024), small ones from the half decode.
+# (1024, 800), one cascaded from another (512 from 1024), small ones from the biggest one's
+# half-size colour.
 PLANAR_SPECS = [parse_spec(f"r{box}", f"max-{box}x{box}") for box in (1024, 800, 512, 150, 75)]
 
 
