@@ -168,9 +168,10 @@ def test_resizes_at_the_same_time_each_get_a_pool_of_their_own():
 
 @pytest.mark.parametrize("picture", [chart, photo], ids=["chart", "photo"])
 def test_planar_jpegs_keep_what_a_one_step_resize_keeps(picture):
-    # The small renditions come from the big one's half-size colour (two resampling steps),
-    # the 512 from the 1024 luma: each as close to a q85 JPEG of one LANCZOS step from the full
-    # decode as JPEG q85 itself allows (measured 40.5-47 dB).
+    # The colour decoded at a quarter (500x375 for the 1024's 512x384), the small renditions
+    # from the big one's half-size colour (two resampling steps), the 512 from the 1024 luma:
+    # each as close to a q85 JPEG of one LANCZOS step from the full decode as JPEG q85 itself
+    # allows (measured 40.5-47 dB).
     data = encode(picture(2000, 1500), "JPEG", quality=90)
     full = Image.open(io.BytesIO(data)).convert("RGB")
     for output in render(data, PLANAR_SPECS, formats=["JPEG"], engine="vips"):
@@ -195,3 +196,60 @@ def test_renders_at_the_same_time_in_one_process_each_get_their_own_pixels():
             )
         )
     assert together == alone
+
+
+def _colour_factor(size, specs, orientation=None, **params) -> int:
+    """The colour decode's scale the planar path picks for a 4:2:0 JPEG of ``size``."""
+    engine = pillow.PillowEngine()
+    image = Image.new("RGB", size, (90, 140, 200))
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        params["exif"] = exif.tobytes()
+    source = engine.open(encode(image, "JPEG", quality=90, **params), ["JPEG"])
+    sizes = [spec.target_size(*source.size) for spec in specs]
+    factor = pillow._planar_factor(source, sizes)
+    groups = pillow.group_specs(specs, sizes, transparent=False)
+    return pillow._Planar(engine, source, factor, 2)._colour_factor(groups)
+
+
+DEFAULT_SPECS = [
+    parse_spec(name, f"max-{box}x{box}")
+    for name, box in {"thumb": 150, "retina": 300, "ipad": 1024, "big": 2048, "ebay": 1600}.items()
+]
+
+
+@pytest.mark.parametrize(
+    ("size", "specs", "orientation", "expected"),
+    [
+        ((4000, 3000), DEFAULT_SPECS, None, 4),  # 1000x750 for the 2048's 1024x768: 97.7%
+        ((4032, 3024), DEFAULT_SPECS, 6, 4),  # a phone's, rotated: the same once turned
+        ((3600, 2700), DEFAULT_SPECS, None, 2),  # 900x675: 88%, under _COLOUR_SLACK
+        ((6000, 4000), DEFAULT_SPECS, None, 4),  # luma at 1/2; colour at 1/8 would be 750 px
+        (
+            (4000, 3000),
+            [*DEFAULT_SPECS[:3], parse_spec("big", "max-2048x2048|format-png")],
+            None,
+            2,
+        ),
+        (
+            (4000, 3000),
+            [*DEFAULT_SPECS[:3], parse_spec("big", "max-2048x2048|quality-95")],
+            None,
+            2,
+        ),
+    ],
+    ids=["12mp", "phone-rotated", "under-slack", "24mp", "png-keeps-colour", "q95-keeps-colour"],
+)
+def test_the_colour_is_decoded_at_a_quarter_only_where_the_renditions_keep_no_more(
+    size, specs, orientation, expected
+):
+    assert _colour_factor(size, specs, orientation) == expected
+
+
+def test_an_embedded_profile_keeps_the_colour_at_half_scale():
+    # Its conversion needs each rendition's colour at full size (_exact).
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert _colour_factor((4000, 3000), DEFAULT_SPECS, icc_profile=icc) == 2
