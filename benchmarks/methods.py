@@ -107,32 +107,40 @@ class OwnFloor(Floor):
         "the floor of the default engine's own path: the JPEG decoded as that engine decodes "
         "it, on one thread: for a 4:2:0 JPEG (all three inputs) the planar path's two Pillow "
         "decodes, the luma alone (draft mode L) at the scale the engine picks for the largest "
-        "rendition (1/1 for 12 MP, 1/2 for 24 MP) and the picture in YCbCr at half that scale; "
-        "then the same five encodes as the floor. What is left above it is resizing, "
-        "threads and overhead."
+        "rendition (1/1 for 12 MP, 1/2 for 24 MP) and the picture in YCbCr at the scale it picks "
+        "for the colour (a quarter of the luma's for the 12 MP inputs, half for 24 MP); then "
+        "the same five encodes as the floor. What is left above it is resizing, threads and "
+        "overhead."
     )
     inputs = ("jpeg12", "jpeg24", "chart12")
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
         try:
-            from images_app.rendering.engines import base, pillow
-            from images_app.rendering.spec import fit_inside
+            from images_app.rendering import parse_spec
+            from images_app.rendering.engines import pillow
         except ImportError as exc:
             raise Unavailable(f"images_app's engines do not import: {exc}") from exc
-        self.base, self.pillow, self.fit_inside = base, pillow, fit_inside
+        self.pillow = pillow
+        self.specs = [parse_spec(name, f"max-{w}x{h}") for name, (w, h) in RENDITIONS.items()]
 
     def prepare(self, data: bytes, label: str) -> Job:
         references = self._references(data, label)
-        with Image.open(io.BytesIO(data)) as image:
-            size = image.size
-        largest = max((self.fit_inside(*size, *box) for box in RENDITIONS.values()), key=sum)
-        factor = self.base.shrink_factor(size, largest)
-        draft = self.pillow._draft
+        pillow = self.pillow
+        engine = pillow.PillowEngine()
+        source = engine.open(data, ["JPEG"])
+        size = source.handle.size
+        sizes = [spec.target_size(*source.size) for spec in self.specs]
+        factor = pillow._planar_factor(source, sizes)  # the engine's own choices, not timed
+        if factor is None:
+            raise Unavailable(f"{label} does not take the planar path")
+        groups = pillow.group_specs(self.specs, sizes, transparent=False)
+        colour = pillow._Planar(engine, source, factor, 1)._colour_factor(groups)
+        draft = pillow._draft
 
         def run() -> Outputs:
             draft(data, "L", size, factor)
-            draft(data, "YCbCr", size, 2 * factor)
+            draft(data, "YCbCr", size, colour)
             return [(name, _encode_floor(reference)) for name, reference in references.items()]
 
         return Job(run)
