@@ -211,9 +211,9 @@ class _Planar:
         resolution for 4:2:0), or a quarter of it where that still holds _COLOUR_SLACK of the
         colour the largest rendition keeps (a 4:2:0 JPEG's half-size chroma) and no big
         rendition needs its colour at full size (``_exact``). A 12 MP photo's colour at 1/4 is
-        1000x750 for the 2048 px rendition's 1024x768: a quarter of the decode's output, 6 ms
-        less decoding, and the same renditions (within 0.2 dB of one-step LANCZOS, measured on
-        the photo and the chart)."""
+        1000x750 for the 2048 px rendition's 1024x768: a quarter of the decode's output, 4 ms
+        less decoding, and renditions as close to one-step LANCZOS as with the half-scale
+        colour (within 0.2 dB, the photo and the chart)."""
         half, quarter = 2 * self.factor, 4 * self.factor
         if quarter > 8 or min(self.size) < 2 * quarter:
             return half
