@@ -166,18 +166,20 @@ def test_resizes_at_the_same_time_each_get_a_pool_of_their_own():
     resample._give_back(first, 1)
 
 
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
 @pytest.mark.parametrize("picture", [chart, photo], ids=["chart", "photo"])
-def test_planar_jpegs_keep_what_a_one_step_resize_keeps(picture):
+def test_planar_jpegs_keep_what_a_one_step_resize_keeps(picture, progressive):
     # The colour decoded at a quarter (500x375 for the 1024's 512x384), the small renditions
     # from the big one's half-size colour (two resampling steps), the 512 from the 1024 luma:
     # each as close to a q85 JPEG of one LANCZOS step from the full decode as JPEG q85 itself
-    # allows (measured 40.5-47 dB).
-    data = encode(picture(2000, 1500), "JPEG", quality=90)
+    # allows (measured 40.5-47 dB). A progressive file is decoded once and reduced instead.
+    data = encode(picture(2000, 1500), "JPEG", quality=90, progressive=progressive)
     full = Image.open(io.BytesIO(data)).convert("RGB")
     for output in render(data, PLANAR_SPECS, formats=["JPEG"], engine="vips"):
         one_step = full.resize((output.width, output.height), LANCZOS)
         reference = Image.open(io.BytesIO(encode(one_step, "JPEG", quality=85)))
         assert psnr(Image.open(io.BytesIO(output.data)), reference) >= 39.5, output.name
+        assert output.decoded_by == "pillow 1/1 ycbcr"
 
 
 def test_renders_at_the_same_time_in_one_process_each_get_their_own_pixels():
