@@ -93,11 +93,11 @@ def write(
     first; S3 with ``file_overwrite`` replaces the object in one PUT (``bulk.S3Bulk.write``), so
     readers see the old file or the new one, never none.
     """
-    content = ContentFile(data)
-    content.content_type = content_type
     try:
         if bulk_operations(storage).write(key, data, content_type):
             return  # one request (S3: PutObject, which replaces a file at the key in place)
+        content = ContentFile(data)
+        content.content_type = content_type
         if replace and storage.get_available_name(key) != key:
             storage.delete(key)
         saved = storage.save(key, content)

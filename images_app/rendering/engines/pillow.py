@@ -35,7 +35,6 @@ from ..probe import exif_orientation, not_an_image
 from . import Output, turbo
 from .base import (
     CASCADE_GAP,
-    LOAD_GAP,
     ORIENTATIONS,
     PNG_COMPRESSION,
     REDUCING_GAP,
@@ -218,25 +217,26 @@ class _Planar:
         if quarter > 8 or min(self.size) < 2 * quarter:
             return half
         colour = _scaled(self.size, quarter)
-        plan = sorted({key[0] for key in groups}, key=_area, reverse=True)  # displayed sizes
-        sizes = {size: stored(size, self.source.orientation) for size in plan}
+        plan, sizes = self._plan(groups)
         largest = sizes[plan[0]]
         kept = ((largest[0] + 1) // 2, (largest[1] + 1) // 2)
         if colour[0] < _COLOUR_SLACK * kept[0] or colour[1] < _COLOUR_SLACK * kept[1]:
             return half
-        bigs = [size for size in plan if not _fits_size(colour, sizes[size], _HALF_GAP)]
-        if any(self._exact([key for key in groups if key[0] == size], size) for size in bigs):
-            return half
-        return quarter
+        bigs = [size for size in plan if not _fits(colour, sizes[size], _HALF_GAP)]
+        return half if any(self._exact(groups, size) for size in bigs) else quarter
+
+    def _plan(self, groups) -> tuple[list[Size], dict[Size, Size]]:
+        """The displayed sizes of ``groups``, largest first, and each one as stored."""
+        plan = sorted({key[0] for key in groups}, key=_area, reverse=True)
+        return plan, {size: stored(size, self.source.orientation) for size in plan}
 
     def _submit(self, pool, groups, specs, on_output) -> dict:
         """The encode job of each group. Every step is a task of its own on the pool (each
         resize on one thread), submitted after the tasks it waits on: a big rendition's luma
         and colour, then the previous big one's merge and encodes, then the small ones."""
-        orientation = self.source.orientation
-        plan = sorted({key[0] for key in groups}, key=_area, reverse=True)  # displayed sizes
-        sizes = {size: stored(size, orientation) for size in plan}
-        bigs = [size for size in plan if not _fits(self.half, sizes[size], _HALF_GAP)]
+        plan, sizes = self._plan(groups)
+        bigs = [size for size in plan if not _fits(self.half.size, sizes[size], _HALF_GAP)]
+        smalls = [size for size in plan if size not in bigs]
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode
         direct = [size for size in bigs if steps[sizes[size]] is None]
         strips = not FAST and len(direct) == 1 and self.threads > 1  # Pillow: two halves
@@ -263,24 +263,23 @@ class _Planar:
                 lumas[target] = _then(pool, _resize_luma, luma, target, strips)
             else:
                 lumas[target] = _then(pool, _resize, lumas[step], target)
-            exact = self._exact([key for key in groups if key[0] == size], size)
+            exact = self._exact(groups, size)
             chroma = self._chroma(pool, target, colour, exact)
             if waiting is not None:
                 finish(*waiting)
             waiting = (size, lumas[target], chroma, exact)
         if waiting is not None:
             finish(*waiting)
-        smalls = [sizes[size] for size in plan if size not in bigs]
-        halves = None
         if smalls:  # from the biggest rendition's colour where it is twice their size
+            stored_smalls = [sizes[size] for size in smalls]
             base = next(iter(colour))  # the half decode, then the sizes made from it
             made = [size for size in colour if size != base]
-            if made and _fits_size(made[0], smalls[0], CASCADE_GAP):
-                halves = _then(pool, self._small_renditions, colour[made[0]], smalls, False)
+            if made and _fits(made[0], stored_smalls[0], CASCADE_GAP):
+                halves = _then(pool, self._small_renditions, colour[made[0]], stored_smalls, False)
             else:
-                halves = _then(pool, self._small_renditions, colour[base], smalls, True)
-        for size in [size for size in plan if size not in bigs]:
-            encode(size, _then(pool, self._finish_from, halves, sizes[size]))
+                halves = _then(pool, self._small_renditions, colour[base], stored_smalls, True)
+            for size in smalls:
+                encode(size, _then(pool, self._finish_from, halves, sizes[size]))
         return jobs
 
     def _picture(self, luma: Image.Image, chroma, exact: bool) -> Image.Image | Planes:
@@ -303,13 +302,14 @@ class _Planar:
             made[size] = _resize(made[steps[size] or base.size], size)
         return made
 
-    def _exact(self, keys: list[tuple], size: Size) -> bool:
-        """Whether a rendition needs its colour at full size: some output of it keeps it (PNG,
-        WebP, JPEG q90+), it goes through an ICC conversion, or a side is odd (the encoder's
-        half-size chroma then covers one pixel more than the picture: the encoder pads it)."""
+    def _exact(self, groups, size: Size) -> bool:
+        """Whether the rendition of ``size`` needs its colour at full size: some output of it
+        keeps it (PNG, WebP, JPEG q90+), it goes through an ICC conversion, or a side is odd
+        (the encoder's half-size chroma then covers one pixel more than the picture: the
+        encoder pads it)."""
         if self.profile is not None or size[0] % 2 or size[1] % 2:
             return True
-        return not all(_halves_chroma(*key[1:]) for key in keys)
+        return not all(_halves_chroma(*key[1:]) for key in groups if key[0] == size)
 
     def _chroma(self, pool, size: Size, colour: dict[Size, Future], exact: bool) -> Future:
         """The colour of a big rendition of ``size`` (stored): its Cb and Cr at full size from
@@ -453,13 +453,9 @@ def _subsampling(quality: int) -> int:
     return 0 if quality >= 90 else 2
 
 
-def _fits_size(other: Size, size: Size, gap: float) -> bool:
+def _fits(other: Size, size: Size, gap: float) -> bool:
+    """Whether ``other`` is at least ``gap`` times ``size`` in both dimensions."""
     return other[0] >= gap * size[0] and other[1] >= gap * size[1]
-
-
-def _fits(image: Image.Image, size: Size, gap: float = LOAD_GAP) -> bool:
-    """Whether ``image`` is at least ``gap`` times ``size`` in both dimensions."""
-    return image.width >= gap * size[0] and image.height >= gap * size[1]
 
 
 def _scaled(size: Size, factor: int) -> Size:
