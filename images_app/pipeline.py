@@ -33,7 +33,7 @@ from .rendering import Output, SourceInfo, inspect_image, render, strip_metadata
 from .specs import ORIGINAL, rendition_specs
 from .storage import StorageFailure, executor, file_key, get_storage, write
 
-Put = Callable[[str, bytes, str], None]
+Put = Callable[..., None]  # put(key, data, content_type, sha256=None): write_all's
 
 
 class WriteFailed(StorageFailure):
@@ -139,18 +139,20 @@ def store_upload(data: bytes, key_prefix: str) -> StoredUpload:
 
 
 def _store_original(put: Put, data: bytes, info: SourceInfo, key: str) -> tuple[bytes, str]:
-    """The upload with its metadata reduced to the allow-list, handed to ``put``; and its
-    sha256."""
+    """The upload with its metadata reduced to the allow-list, handed to ``put`` with its
+    sha256 (which a storage that verifies checksums checks the bytes against); and that sha256."""
     original = strip_metadata(data, info.format)
-    put(key, original, info.content_type)
-    return original, hashlib.sha256(original).hexdigest()
+    digest = hashlib.sha256(original).digest()
+    put(key, original, info.content_type, sha256=digest)
+    return original, digest.hex()
 
 
 @contextmanager
 def write_all(
     storage: Storage, *, overwrite: bool = False, referenced: Collection[str] = ()
 ) -> Iterator[Put]:
-    """Write files in parallel as the block hands them to ``put(key, data, content_type)``.
+    """Write files in parallel as the block hands them to ``put(key, data, content_type)``
+    (and ``sha256=``, the digest of ``data``, where the caller has it: ``storage.write``).
 
     Each write starts at once on the process's writer pool. Leaving the block waits for all of
     them. All or nothing: if a write failed or the block raised, the files written are deleted
@@ -161,8 +163,10 @@ def write_all(
     futures: dict[str, Future] = {}
     pool = executor()
 
-    def put(key: str, data: bytes, content_type: str) -> None:
-        futures[key] = pool.submit(write, storage, key, data, content_type, replace=overwrite)
+    def put(key: str, data: bytes, content_type: str, sha256: bytes | None = None) -> None:
+        futures[key] = pool.submit(
+            write, storage, key, data, content_type, replace=overwrite, sha256=sha256
+        )
 
     try:
         yield put

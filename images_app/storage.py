@@ -84,17 +84,25 @@ def _url_base(storage: Storage) -> str | None:
 
 
 def write(
-    storage: Storage, key: str, data: bytes, content_type: str, *, replace: bool = False
+    storage: Storage,
+    key: str,
+    data: bytes,
+    content_type: str,
+    *,
+    replace: bool = False,
+    sha256: bytes | None = None,
 ) -> None:
     """Write ``data`` at exactly ``key`` with its Content-Type; StorageFailure on any error.
 
     ``replace`` writes over a file already at ``key``. Storages that would choose another name
     for a taken key (the filesystem; S3 without ``file_overwrite``) get the old file deleted
     first; S3 with ``file_overwrite`` replaces the object in one PUT (``bulk.S3Bulk.write``), so
-    readers see the old file or the new one, never none.
+    readers see the old file or the new one, never none. ``sha256``, the digest of ``data``
+    where the caller has it, goes to a backend that can have the bytes verified against it
+    (``bulk.S3Bulk.write``).
     """
     try:
-        if bulk_operations(storage).write(key, data, content_type):
+        if bulk_operations(storage).write(key, data, content_type, sha256=sha256):
             return  # one request (S3: PutObject, which replaces a file at the key in place)
         content = ContentFile(data)
         content.content_type = content_type

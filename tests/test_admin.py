@@ -408,10 +408,10 @@ def fail_writes(monkeypatch, failing) -> None:
             raise OSError("disk on fire")
         return real_save(name, content, *args, **kwargs)
 
-    def put(self, key, data, content_type):
+    def put(self, key, data, content_type, **options):
         if failing(key):
             raise OSError("disk on fire")
-        return real_put(self, key, data, content_type)
+        return real_put(self, key, data, content_type, **options)
 
     monkeypatch.setattr(storage, "save", save)
     monkeypatch.setattr(S3Bulk, "write", put)
