@@ -6,7 +6,9 @@ Sets up what production has, on loopback only: PostgreSQL (a fresh ``loadtest`` 
 endpoint (moto's server, in its own process) and gunicorn started from ``project/gunicorn.conf.py``
 with DJANGO_DEBUG=0. Then, for each worker count, concurrent clients upload 12-megapixel JPEGs
 (made in code) with the v12 API, and it prints uploads per second, p50/p95 latency, the app's
-CPU time per upload, and the ratio of the last worker count's throughput to the first's. Worker
+CPU time per upload, and the ratio of the last worker count's throughput to the first's; then,
+in one fresh process with the app's settings, the CPU of the render alone and of the upload's six
+S3 writes alone, so the app's CPU per upload can be read against both. Worker
 counts alternate for ``--rounds`` rounds and the best round of each counts, so a burst of load
 from elsewhere on the machine does not decide the ratio.
 
@@ -20,6 +22,7 @@ server and the clients share the cores with the app: read the ratio with that in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -401,7 +404,7 @@ def main() -> None:
                     stop(server)
                 phases[workers].append(phase)
                 report(phase)
-        summary(phases, render_cpu(data, args.vips_concurrency))
+        summary(phases, *alone_cpu(data, env))
     finally:
         if s3 is not None:
             stop(s3)
@@ -429,9 +432,12 @@ def report(phase: Phase) -> None:
 # One process renders the upload as a worker's render does (inspect, strip metadata, render the
 # default renditions with the default engine), after a warm-up; prints its median CPU seconds
 # over 15 renders (single renders of the 12 MP picture vary by 30% on a shared 2-core machine;
-# a median of 5 moved the goal's ratio from 1.07x to 1.34x between runs of one commit).
-RENDER_ALONE = """
-import sys, time, statistics
+# a median of 5 moved the goal's ratio from 1.07x to 1.34x between runs of one commit). With
+# "writes", it then writes that upload's six files (the stripped original with its sha256, the
+# five renditions) through images_app's storage.write to the load test's S3 endpoint, one after
+# another, and prints the median CPU seconds of that too: what the S3 client costs by itself.
+ALONE = """
+import sys, time, statistics, hashlib, uuid
 from images_app.rendering import inspect_image, parse_spec, render, strip_metadata
 formats = ["JPEG", "PNG", "GIF", "WEBP"]
 boxes = {"thumb": 150, "thumb_retina": 300, "ipad": 1024, "ipad_retina": 2048, "ebay": 1600}
@@ -444,29 +450,53 @@ def once():
     render(data, specs, formats=formats)
     return time.process_time() - start
 once()
-print(statistics.median(once() for _ in range(15)))
+print(statistics.median(once() for _ in range(15)), flush=True)
+if sys.argv[1:] == ["writes"]:
+    import django
+    django.setup()
+    from images_app.storage import get_storage, write
+    info = inspect_image(data, formats=formats, max_pixels=60_000_000)
+    original = strip_metadata(data, info.format)
+    files = [(original, info.content_type, hashlib.sha256(original).digest())]
+    files += [(out.data, out.content_type, None) for out in render(data, specs, formats=formats)]
+    storage = get_storage()
+    def writes():
+        prefix = f"alone/{uuid.uuid4().hex}"
+        start = time.process_time()
+        for index, (body, content_type, digest) in enumerate(files):
+            write(storage, f"{prefix}/{index}", body, content_type, sha256=digest)
+        return time.process_time() - start
+    writes()
+    print(statistics.median(writes() for _ in range(15)))
 """
 
 
-def render_cpu(data: bytes, vips_concurrency: int) -> float | None:
-    """CPU seconds of the render alone, in a fresh process set up as a worker is."""
-    env = {**os.environ, "VIPS_CONCURRENCY": str(vips_concurrency)}
+def alone_cpu(data: bytes, env: dict[str, str]) -> tuple[float | None, float | None]:
+    """CPU seconds of the render alone and of its six S3 writes alone, in a fresh process set
+    up as a worker is (the app's environment: its settings and S3 endpoint)."""
     completed = subprocess.run(
-        [sys.executable, "-c", RENDER_ALONE],
+        [sys.executable, "-c", ALONE, "writes"],
         input=data,
         capture_output=True,
         cwd=ROOT,
         env=env,
         timeout=300,
     )
-    try:
-        return float(completed.stdout.decode().strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        print(f"Render alone failed: {completed.stderr.decode()[-300:]}")
-        return None
+    figures: list[float | None] = []
+    for line in completed.stdout.decode().split():
+        with contextlib.suppress(ValueError):
+            figures.append(float(line))
+    if len(figures) < 2:
+        print(f"Render or writes alone failed: {completed.stderr.decode()[-300:]}")
+    figures += [None, None]
+    return figures[0], figures[1]
 
 
-def summary(phases: dict[int, list[Phase]], render_alone: float | None = None) -> None:
+def summary(
+    phases: dict[int, list[Phase]],
+    render_alone: float | None = None,
+    writes_alone: float | None = None,
+) -> None:
     """The best round of each worker count (the one least disturbed by the rest of the machine)."""
     best = {workers: max(runs, key=lambda p: p.rate) for workers, runs in phases.items()}
     print("\nBest of each:")
@@ -491,6 +521,15 @@ def summary(phases: dict[int, list[Phase]], render_alone: float | None = None) -
                 f"Render alone (inspect, strip, render; same picture, one process): "
                 f"{render_alone:.2f} s CPU; app CPU per upload / render alone: "
                 f"{statistics.median(cpu) / render_alone:.2f}x (goal: <= 1.15x)."
+            )
+        if render_alone and writes_alone:
+            rest = statistics.median(cpu) - render_alone - writes_alone
+            print(
+                f"S3 writes alone (the upload's six files through storage.write, one after "
+                f"another, same process): {writes_alone * 1000:.0f} ms CPU, "
+                f"{writes_alone / render_alone:.2f}x the render alone; render and writes "
+                f"alone: {(render_alone + writes_alone) / render_alone:.2f}x; the rest of the "
+                f"app per upload: {rest * 1000:.0f} ms."
             )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Load average at the end: {load:.1f} on {os.cpu_count()} CPU(s).")
