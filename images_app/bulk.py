@@ -176,10 +176,10 @@ class S3Bulk(BulkOperations):
         (HeadObject with ChecksumMode), so a stored original can be checked against its row
         without downloading it. botocore then computes no CRC32 of its own over the file (over
         plain HTTP 0.7-1 ms less client CPU; over HTTPS it signs the body's SHA-256 instead of
-        streaming it unsigned with a CRC32 trailer, about the same CPU). Not where the client
-        is set to send checksums only when required
-        (``AWS_REQUEST_CHECKSUM_CALCULATION=when_required``, for S3-compatible stores that
-        reject them)."""
+        streaming it unsigned with a CRC32 trailer, about the same CPU). Only where botocore
+        sends checksums itself (its default since 1.36): not where the client is set to send
+        them only when required (``AWS_REQUEST_CHECKSUM_CALCULATION=when_required``, for
+        S3-compatible stores that reject them)."""
         storage = self.storage
         if not storage.file_overwrite or (
             storage.gzip and content_type in storage.gzip_content_types
@@ -190,7 +190,9 @@ class S3Bulk(BulkOperations):
         if "ACL" not in params and storage.default_acl:
             params["ACL"] = storage.default_acl
         client = self._client()
-        if sha256 and client.meta.config.request_checksum_calculation != "when_required":
+        # botocore before 1.36 has no such setting and sends no checksums: nor does the app then
+        sending = getattr(client.meta.config, "request_checksum_calculation", None)
+        if sha256 and sending == "when_supported":
             params["ChecksumAlgorithm"] = "SHA256"
             params["ChecksumSHA256"] = base64.b64encode(sha256).decode("ascii")
         client.put_object(Bucket=storage.bucket_name, Key=name, Body=data, **params)
