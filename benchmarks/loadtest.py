@@ -483,7 +483,7 @@ def alone_cpu(data: bytes, env: dict[str, str]) -> tuple[float | None, float | N
         timeout=300,
     )
     figures: list[float | None] = []
-    for line in completed.stdout.decode().split():
+    for line in completed.stdout.decode().splitlines():  # the script's two figures, a line each
         with contextlib.suppress(ValueError):
             figures.append(float(line))
     if len(figures) < 2:
