@@ -73,7 +73,12 @@ def check_original(info: SourceInfo, original: bytes) -> None:
     assert (again.format, again.width, again.height) == (info.format, info.width, info.height)
     try:
         image = Image.open(io.BytesIO(original))
-    except Image.UnidentifiedImageError:  # an AVIF only libheif opens: its EXIF as it reads it
+    except Exception:  # an AVIF only libheif opens: its EXIF as libheif reads it
+        # libavif (Pillow's AVIF plugin) refuses some files libheif renders, the upload as
+        # much as its stored copy: "Invalid Exif payload" where a damaged iloc points the
+        # Exif item into other boxes, "Not implemented" for some damaged av1C.
+        if info.format not in ("AVIF", "HEIF"):
+            raise
         import pyvips
 
         loaded = pyvips.Image.heifload_buffer(original)

@@ -4,10 +4,15 @@ InvalidImage; nothing else, on every engine."""
 from __future__ import annotations
 
 import functools
+import io
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image as PILImage
+
+from images_app.rendering import InvalidImage, isobmff
+from images_app.rendering.containers import Budget
 
 from . import heif
 from .corpus import encode
@@ -62,3 +67,35 @@ def mutated(draw) -> bytes:
 @given(data=st.one_of(st.binary(max_size=512), mutated()))
 def test_any_bytes_are_accepted_well_formed_or_refused(data, outcome):
     outcome(data)  # raises on anything but InvalidImage, checks outputs when accepted
+
+
+def test_an_avif_whose_exif_item_points_into_its_meta_box(engine, outcome):
+    # Found by the property above: one byte of the iloc box changed, so that the Exif item's
+    # extent starts inside the meta box, one byte before the iref box. libheif (the vips
+    # engine) renders the file; libavif (Pillow) refuses it, "Invalid Exif payload", the
+    # upload as much as its stored copy. Accepted, that copy must still hold no GPS as
+    # libheif reads it.
+    seed = heif.avif((20, 12), exif=heif.camera_exif(), xmp=heif.XMP)
+    parsed = isobmff.parse(seed, Budget(seed))
+    ((start, _end),) = next(i for i in parsed.items.values() if i.type == b"Exif").extents
+    iloc, iref = (next(b for b in parsed.meta_children if b.kind == k) for k in (b"iloc", b"iref"))
+    at = seed.index(start.to_bytes(4, "big"), iloc.body, iloc.end)
+    damaged = seed[:at] + (iref.start - 1).to_bytes(4, "big") + seed[at + 4 :]
+    result = outcome(damaged)  # the checks of an accepted upload, or a refusal with a message
+    if engine == "vips":
+        assert not isinstance(result, InvalidImage), result
+
+
+@pytest.mark.parametrize("width", [2048, 2049, 65300])
+def test_a_gif_screen_wider_than_libvips_believes(engine, outcome, width):
+    # Found by the property above: one byte of a GIF's screen width changed, 20 x 12 to
+    # 65300 x 12, its one frame still 20 x 12. Pillow (and the probe, so the API's width and
+    # height) show the screen; libvips' loader shows the frame wherever a screen side is over
+    # 2048 pixels. Either engine must render what the probe reports.
+    buffer = io.BytesIO()
+    PILImage.new("P", (20, 12), 3).save(buffer, "GIF")
+    gif = buffer.getvalue()
+    result = outcome(gif[:6] + width.to_bytes(2, "little") + gif[8:])
+    info, outputs, _original = result  # accepted; outcome checked every output's size
+    assert (info.width, info.height) == (width, 12)
+    assert outputs[0].width == 150

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pyvips
 
-from ..containers import signature_format
+from ..containers import read_layout, signature_format
 from ..errors import InvalidImage
 from ..probe import not_an_image
 from . import Output, turbo
@@ -57,6 +57,24 @@ _UPRIGHT = {
 }
 
 
+_NSGIF_SCREEN = 2048  # the largest screen side libnsgif (libvips' GIF loader) believes
+
+
+def _screen_ignored(data: bytes) -> bool:
+    """Whether libvips shows this GIF at another size than its screen, as the probe and Pillow
+    measure it: libnsgif takes the frames' extent instead of a screen over 2048 pixels a side
+    (a GIF87a of 65300 x 12 with one 20 x 12 frame: libvips 20 x 12, Pillow 65300 x 12). Such a
+    file is the Pillow engine's, so that the renditions have the size the API reports."""
+    layout = read_layout(data, ["GIF"], 1)  # stops after the first frame
+    if layout is None or layout.size is None or max(layout.size) <= _NSGIF_SCREEN:
+        return False  # no second parse of an ordinary GIF
+    try:
+        header = pyvips.Image.gifload_buffer(data)
+    except pyvips.Error:
+        return False  # open() refuses it with the message
+    return layout.size != (header.width, header.height)
+
+
 class VipsEngine(BaseEngine):
     """libvips: decode, resize and colour stream strip by strip; see BaseEngine for the plan."""
 
@@ -75,6 +93,9 @@ class VipsEngine(BaseEngine):
                 outputs = None
             if outputs is not None:
                 return outputs
+        if signature_format(data) == "GIF" and _screen_ignored(data):
+            pillow = PillowEngine()
+            return pillow.render(data, specs, formats=formats, on_output=on_output, threads=threads)
         return super().render(data, specs, formats=formats, on_output=on_output, threads=threads)
 
     def open(self, data: bytes, formats: Sequence[str]) -> Source:
