@@ -85,7 +85,8 @@ class VipsEngine(BaseEngine):
     def render(self, data, specs, *, formats, on_output=None, threads=WORKERS) -> list[Output]:
         # 4:2:0 colour JPEGs, most uploads, take the planar path where fast_image_resize
         # resizes its planes: a third less wall time than the plan below (docs/renderer.md).
-        if FAST and turbo.simplejpeg is not None and signature_format(data) == "JPEG":
+        fmt = signature_format(data)
+        if FAST and turbo.simplejpeg is not None and fmt == "JPEG":
             planar = PillowEngine().render_planar
             try:
                 outputs = planar(data, specs, formats=formats, on_output=on_output, threads=threads)
@@ -93,7 +94,7 @@ class VipsEngine(BaseEngine):
                 outputs = None
             if outputs is not None:
                 return outputs
-        if signature_format(data) == "GIF" and _screen_ignored(data):
+        if fmt == "GIF" and _screen_ignored(data):
             pillow = PillowEngine()
             return pillow.render(data, specs, formats=formats, on_output=on_output, threads=threads)
         return super().render(data, specs, formats=formats, on_output=on_output, threads=threads)
