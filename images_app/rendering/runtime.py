@@ -12,6 +12,12 @@ call (toggling warnings or plugin registries per call is not thread-safe):
    AVIF needs nothing: Pillow has its own plugin.
 3. libvips' operation cache is off: each upload is unique, so the cache would never hit and
    would only hold pixels. Skipped where pyvips does not import.
+4. libvips' error text is read with bytes that are not UTF-8 replaced. Decoders quote the
+   file in their messages (libheif: "could not parse item property 'i\\x80ot'"), and pyvips
+   decodes the process-wide error buffer strictly, clearing it only after a decode that
+   succeeded: one such upload made every later libvips call in the process raise
+   UnicodeDecodeError, even ``image.invert()`` (pyvips looks an operation's name up as a
+   property first, and reads the buffer when it is not one). pyvips 3.2.0, ``error.py``.
 
 ``configure()`` runs at the end of this module and is idempotent. ``set_vips_threads(n)`` is the
 one setting a caller may change later: libvips' thread pool, which a Celery worker process sets
@@ -52,6 +58,16 @@ def _configure_vips() -> None:
     except (ImportError, OSError):  # OSError: pyvips without a libvips to load
         return
     pyvips.cache_set_max(0)
+    pyvips.error._to_string = _vips_text
+
+
+def _vips_text(text) -> str:
+    """pyvips' ``error._to_string`` (used for the error buffer), tolerant of any bytes."""
+    from pyvips import ffi
+
+    if text == ffi.NULL:
+        return "NULL"
+    return ffi.string(text).decode("utf-8", "replace")
 
 
 def set_vips_threads(threads: int) -> bool:

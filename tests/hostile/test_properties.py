@@ -7,6 +7,7 @@ import functools
 import io
 
 import pytest
+import pyvips
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
@@ -84,6 +85,21 @@ def test_an_avif_whose_exif_item_points_into_its_meta_box(engine, outcome):
     result = outcome(damaged)  # the checks of an accepted upload, or a refusal with a message
     if engine == "vips":
         assert not isinstance(result, InvalidImage), result
+
+
+def test_a_decoder_message_quoting_the_file_leaves_libvips_working(engine, outcome):
+    # Found by the property above: one byte of an AVIF's irot property type changed to 0x80.
+    # libheif's message quotes the type, "could not parse item property 'i\x80ot'", and pyvips
+    # decoded libvips' error buffer as strict UTF-8: every later libvips call in the process
+    # raised UnicodeDecodeError, the next upload's render included (rendering.runtime).
+    seed = heif.avif((20, 12), exif=heif.camera_exif(), xmp=heif.XMP)
+    damaged = seed.replace(b"irot", b"i\x80ot", 1)
+    assert damaged != seed
+    outcome(damaged)  # accepted and checked, or refused with a message
+    outcome(damaged)
+    assert pyvips.Image.black(4, 4).invert().avg() == 255
+    info, outputs, _original = outcome(encode("PNG", (20, 12), mode="RGBA"))  # libvips' loader
+    assert outputs[0].width == info.width == 20
 
 
 @pytest.mark.parametrize("width", [2048, 2049, 65300])
