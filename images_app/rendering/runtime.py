@@ -17,7 +17,8 @@ call (toggling warnings or plugin registries per call is not thread-safe):
    decodes the process-wide error buffer strictly, clearing it only after a decode that
    succeeded: one such upload made every later libvips call in the process raise
    UnicodeDecodeError, even ``image.invert()`` (pyvips looks an operation's name up as a
-   property first, and reads the buffer when it is not one). pyvips 3.2.0, ``error.py``.
+   property first, and reads the buffer when it is not one). pyvips 3.2.0, ``error.py``; its
+   log handler (libvips' warnings, to the ``pyvips`` logger) reads the same way.
 
 ``configure()`` runs at the end of this module and is idempotent. ``set_vips_threads(n)`` is the
 one setting a caller may change later: libvips' thread pool, which a Celery worker process sets
@@ -58,11 +59,11 @@ def _configure_vips() -> None:
     except (ImportError, OSError):  # OSError: pyvips without a libvips to load
         return
     pyvips.cache_set_max(0)
-    pyvips.error._to_string = _vips_text
+    pyvips.error._to_string = pyvips._to_string = _vips_text  # errors; warnings
 
 
 def _vips_text(text) -> str:
-    """pyvips' ``error._to_string`` (used for the error buffer), tolerant of any bytes."""
+    """pyvips' ``_to_string`` for libvips' error buffer and warnings, tolerant of any bytes."""
     from pyvips import ffi
 
     if text == ffi.NULL:
