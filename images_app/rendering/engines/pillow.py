@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from PIL import Image, ImageCms, JpegImagePlugin
 
@@ -50,7 +51,7 @@ from .base import (
     stored,
     usable_profile,
 )
-from .resample import FAST, lanczos
+from .resample import FAST, bilinear, lanczos
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Split resizes producing more pixels than this over two threads; below it, not worth a thread.
@@ -156,11 +157,13 @@ class PillowEngine(BaseEngine):
 class _Planar:
     """One 4:2:0 JPEG rendered from its luma and a half-scale YCbCr decode (module docstring).
 
-    The pool runs the half decode beside the luma decode on the calling thread. Then every
-    step is a task of the pool, each resize on one thread, while the calling thread waits: a
-    big rendition's luma and colour, the bigger one's merge and encodes behind them, the small
-    renditions last. On two cores this keeps both busy (a 12 MP JPEG: 30 ms of resizes and
-    encodes on each), where one task of two-threaded luma resizes left the second core waiting.
+    The colour decode runs on the pool while the calling thread decodes the luma, and the
+    work that needs only the colour follows it on the same thread (``_colour_lane``): the big
+    renditions' colour and the small renditions, encoded. The colour decode ends well before
+    the luma's (a 12 MP photo: 28 against 35 ms), so that work fills the gap instead of
+    following the luma decode. Then every luma step is a task of the pool, each resize on one
+    thread, while the calling thread waits: a big rendition's luma, the bigger one's merge and
+    encodes behind it. On two cores this keeps both busy from the decodes to the last encode.
     """
 
     def __init__(self, engine: PillowEngine, source: Source, factor: int, threads: int):
@@ -168,8 +171,7 @@ class _Planar:
         self.size = source.handle.size  # as stored
         self.progressive = bool(source.handle.info.get("progressive"))
         self.profile = _transform(source.handle.info.get("icc_profile"))
-        self.luma: Image.Image | None = None
-        self.half: Image.Image | None = None
+        self.decoded_by = f"pillow 1/{factor} ycbcr"
         self.colour_factor = 2 * factor  # the colour decode's scale denominator (_colour_factor)
 
     def render(self, data: bytes, specs, sizes: list[Size], on_output) -> list[Output] | None:
@@ -178,32 +180,46 @@ class _Planar:
         self.colour_factor = self._colour_factor(groups)
         pool = render_pool(self.threads)  # 1: one thread from decode to encode
         try:
-            if not self._decode(data, pool):
+            colour_work = partial(self._colour_work, groups, specs, on_output)
+            decoded = self._decode(data, pool, colour_work)
+            if decoded is None:
                 return None
             self.source.handle = None  # the file's own buffers can go
-            self.source.decoded_by = f"pillow 1/{self.factor} ycbcr"
-            jobs = self._submit(pool, groups, specs, on_output)
+            self.source.decoded_by = self.decoded_by
+            jobs = self._submit(pool, groups, specs, on_output, *decoded)
             return collect_outputs(jobs, groups, len(specs))
         finally:
             pool.shutdown(cancel_futures=True)  # after a failure, start no more encodes
 
-    def _decode(self, data: bytes, pool: ThreadPoolExecutor) -> bool:
-        try:
-            if self.progressive:
-                # Entropy decoding is most of a progressive decode: do it once, then reduce.
+    def _decode(self, data: bytes, pool, colour_work) -> tuple[Image.Image, Future] | None:
+        """The luma decode and the Future of ``colour_work`` on the colour decode; None where
+        libjpeg refused either (an RGB-coded or damaged file: the plain path decodes it or says
+        why)."""
+        if self.progressive:
+            # Entropy decoding is most of a progressive decode: do it once, then reduce.
+            try:
                 full = _draft(data, "YCbCr", self.size, self.factor)
-                reduced = full.reduce(self.colour_factor // self.factor)
-                self.luma, self.half = full.getchannel(0), reduced
-            else:
-                half = pool.submit(_draft, data, "YCbCr", self.size, self.colour_factor)
-                self.luma = _draft(data, "L", self.size, self.factor)
-                self.half = half.result()
-        except Exception:  # an RGB-coded or damaged file: the plain path decodes it or says why
-            return False
-        return (self.luma.size, self.half.size) == (
-            _scaled(self.size, self.factor),
-            _scaled(self.size, self.colour_factor),
-        )
+            except Exception:
+                return None
+            luma, half = full.getchannel(0), full.reduce(self.colour_factor // self.factor)
+            if half.size != _scaled(self.size, self.colour_factor):
+                return None
+            colour = pool.submit(colour_work, half)
+        else:
+            decoded: Future = Future()
+            try:
+                lane = (data, self.size, self.colour_factor, decoded, colour_work)
+                colour = pool.submit(_colour_lane, *lane)
+            except Exception:  # one thread: the lane ran on this one and raised
+                if decoded.exception() is None:
+                    raise  # from the colour work (an encode, on_output), not the decode
+                return None
+            try:
+                luma = _draft(data, "L", self.size, self.factor)
+                decoded.result()
+            except Exception:
+                return None
+        return (luma, colour) if luma.size == _scaled(self.size, self.factor) else None
 
     def _colour_factor(self, groups) -> int:
         """The colour decode's scale denominator: half the luma's scale (the file's own colour
@@ -222,7 +238,7 @@ class _Planar:
         kept = ((largest[0] + 1) // 2, (largest[1] + 1) // 2)
         if colour[0] < _COLOUR_SLACK * kept[0] or colour[1] < _COLOUR_SLACK * kept[1]:
             return half
-        bigs = [size for size in plan if not _fits(colour, sizes[size], _HALF_GAP)]
+        bigs = self._bigs(plan, sizes, colour)
         return half if any(self._exact(groups, size) for size in bigs) else quarter
 
     def _plan(self, groups) -> tuple[list[Size], dict[Size, Size]]:
@@ -230,67 +246,84 @@ class _Planar:
         plan = sorted({key[0] for key in groups}, key=_area, reverse=True)
         return plan, {size: stored(size, self.source.orientation) for size in plan}
 
-    def _submit(self, pool, groups, specs, on_output) -> dict:
-        """The encode job of each group. Every step is a task of its own on the pool (each
-        resize on one thread), submitted after the tasks it waits on: a big rendition's luma
-        and colour, then the previous big one's merge and encodes, then the small ones."""
+    def _bigs(self, plan: list[Size], sizes: dict[Size, Size], colour: Size) -> list[Size]:
+        """The sizes of ``plan`` that a colour decode of ``colour`` is not _HALF_GAP times
+        larger than: their luma comes from the luma decode."""
+        return [size for size in plan if not _fits(colour, sizes[size], _HALF_GAP)]
+
+    def _colour_work(self, groups, specs, on_output, half: Image.Image) -> tuple[dict, dict]:
+        """What needs only the colour decode ``half``: the colour of each big rendition by
+        stored size (``_chroma``), and the small renditions' encoded outputs by group key."""
         plan, sizes = self._plan(groups)
-        bigs = [size for size in plan if not _fits(self.half.size, sizes[size], _HALF_GAP)]
+        bigs = self._bigs(plan, sizes, half.size)
+        # YCbCr sources of the big renditions' colour: the half decode, then each half-size
+        # colour made for a bigger one.
+        colour = {half.size: half}
+        chromas = {
+            sizes[size]: self._chroma(half, sizes[size], colour, self._exact(groups, size))
+            for size in bigs
+        }
         smalls = [size for size in plan if size not in bigs]
+        if not smalls:
+            return chromas, {}
+        stored_smalls = [sizes[size] for size in smalls]
+        made = [size for size in colour if size != half.size]
+        if made and _fits(made[0], stored_smalls[0], CASCADE_GAP):  # the biggest's colour
+            renditions = self._small_renditions(colour[made[0]], stored_smalls, False)
+        else:
+            renditions = self._small_renditions(half, stored_smalls, True)
+        outputs = {}
+        for key, indexes in groups.items():
+            if key[0] in smalls:
+                names = [specs[index].name for index in indexes]
+                image = self._finish(renditions[sizes[key[0]]])
+                outputs[key] = self.engine._encode(image, key, names, self.decoded_by, on_output)
+        return chromas, outputs
+
+    def _submit(self, pool, groups, specs, on_output, luma, colour: Future) -> dict:
+        """The encode job of each group. Every luma step is a task of its own on the pool
+        (each resize on one thread), submitted after the tasks it waits on: a big rendition's
+        luma, then the previous big one's merge and encodes. The small renditions' jobs are
+        ``colour``'s (``_colour_work``)."""
+        plan, sizes = self._plan(groups)
+        bigs = self._bigs(plan, sizes, _scaled(self.size, self.colour_factor))
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode
         direct = [size for size in bigs if steps[sizes[size]] is None]
         strips = not FAST and len(direct) == 1 and self.threads > 1  # Pillow: two halves
-        luma, self.luma = self.luma, None  # the tasks hold it while they need it
-        # By stored size: the big renditions' lumas, and the YCbCr sources of their colour
-        # (the half decode, then each half-size colour made for a bigger one).
-        lumas: dict[Size, Future] = {}
-        colour: dict[Size, Future] = {self.half.size: _done(self.half)}
+        lumas: dict[Size, Future] = {}  # by stored size; the tasks hold the decode meanwhile
         jobs: dict[tuple, Future] = {}
 
-        def encode(size: Size, image: Future) -> None:
+        def finish(size: Size, exact: bool) -> None:
+            picture = _then(pool, self._picture, lumas[sizes[size]], colour, sizes[size], exact)
             for key in [key for key in groups if key[0] == size]:
                 names = [specs[index].name for index in groups[key]]
-                job = (key, names, self.source.decoded_by, on_output)
-                jobs[key] = _then(pool, self.engine._encode, image, *job)
+                job = (key, names, self.decoded_by, on_output)
+                jobs[key] = _then(pool, self.engine._encode, picture, *job)
 
-        def finish(size: Size, luma: Future, chroma: Future, exact: bool) -> None:
-            encode(size, _then(pool, self._picture, luma, chroma, exact))
-
-        waiting = None  # a big rendition's merge and encodes, submitted behind the next resizes
+        waiting = None  # a big rendition's merge and encodes, submitted behind the next resize
         for size in bigs:  # largest first: the longest encode starts soonest
             target, step = sizes[size], steps[sizes[size]]
             if step is None:
                 lumas[target] = _then(pool, _resize_luma, luma, target, strips)
             else:
                 lumas[target] = _then(pool, _resize, lumas[step], target)
-            exact = self._exact(groups, size)
-            chroma = self._chroma(pool, target, colour, exact)
             if waiting is not None:
                 finish(*waiting)
-            waiting = (size, lumas[target], chroma, exact)
+            waiting = (size, self._exact(groups, size))
         if waiting is not None:
             finish(*waiting)
-        if smalls:  # from the biggest rendition's colour where it is twice their size
-            stored_smalls = [sizes[size] for size in smalls]
-            base = next(iter(colour))  # the half decode, then the sizes made from it
-            made = [size for size in colour if size != base]
-            if made and _fits(made[0], stored_smalls[0], CASCADE_GAP):
-                halves = _then(pool, self._small_renditions, colour[made[0]], stored_smalls, False)
-            else:
-                halves = _then(pool, self._small_renditions, colour[base], stored_smalls, True)
-            for size in smalls:
-                encode(size, _then(pool, self._finish_from, halves, sizes[size]))
+        for key in groups:
+            if key not in jobs:
+                jobs[key] = _mapped(colour, lambda work, key=key: work[1][key])
         return jobs
 
-    def _picture(self, luma: Image.Image, chroma, exact: bool) -> Image.Image | Planes:
+    def _picture(self, luma: Image.Image, colour, size: Size, exact: bool):
         """A big rendition from its luma and its colour (``_chroma``), finished."""
+        chroma = colour[0][size]
         if not exact:
             chroma = [chroma.getchannel(band) for band in ("Cb", "Cr")]
         planes = not exact and _planar_encodes(luma.size)
         return self._finish((Planes if planes else _merge)(luma, *chroma))
-
-    def _finish_from(self, made: dict[Size, Image.Image], size: Size) -> Image.Image:
-        return self._finish(made[size])
 
     def _small_renditions(self, base: Image.Image, sizes: list[Size], cascade: bool) -> dict:
         """The small renditions of ``sizes`` (stored): each from ``base``, and if ``cascade``
@@ -311,23 +344,20 @@ class _Planar:
             return True
         return not all(_halves_chroma(*key[1:]) for key in groups if key[0] == size)
 
-    def _chroma(self, pool, size: Size, colour: dict[Size, Future], exact: bool) -> Future:
+    def _chroma(self, half: Image.Image, size: Size, colour: dict, exact: bool):
         """The colour of a big rendition of ``size`` (stored): its Cb and Cr at full size from
         the half decode if ``exact``; else a YCbCr image at half its size (what a 4:2:0 encoder
         keeps), resized from the smallest YCbCr source in ``colour`` large enough, the half
         decode or one made here before (and added to it)."""
         if exact:
-            return pool.submit(self._full_chroma, size)
-        half = ((size[0] + 1) // 2, (size[1] + 1) // 2)
-        if half not in colour:  # one resize of all three bands: no copy of the planes first
-            bases = [other for other in colour if other[0] >= half[0] and other[1] >= half[1]]
+            full = bilinear(half, size)
+            return [full.getchannel(band) for band in ("Cb", "Cr")]
+        kept = ((size[0] + 1) // 2, (size[1] + 1) // 2)
+        if kept not in colour:  # one resize of all three bands: no copy of the planes first
+            bases = [other for other in colour if other[0] >= kept[0] and other[1] >= kept[1]]
             base = min(bases, key=_area) if bases else max(colour, key=_area)  # _COLOUR_SLACK
-            colour[half] = _then(pool, _resize, colour[base], half)
-        return colour[half]
-
-    def _full_chroma(self, size: Size) -> list[Image.Image]:
-        bands = (self.half.getchannel(band) for band in ("Cb", "Cr"))
-        return [band.resize(size, Image.Resampling.BILINEAR) for band in bands]
+            colour[kept] = _resize(colour[base], kept)
+        return colour[kept]
 
     def _finish(self, image: Image.Image | Planes) -> Image.Image | Planes:
         if self.profile is not None:  # the embedded profile's transform to sRGB
@@ -337,6 +367,21 @@ class _Planar:
         if isinstance(image, Image.Image):
             image.info = {}  # else Pillow writes some of it (ICC, comments) into some formats
         return image
+
+
+def _colour_lane(data: bytes, size: Size, factor: int, decoded: Future, colour_work):
+    """The colour decode of ``data`` (``size`` as stored) at 1/``factor``, then
+    ``colour_work`` on it. ``decoded`` is set as soon as the decode ends: None, or why it
+    cannot be used (libjpeg refused it, or it came out at another size)."""
+    try:
+        half = _draft(data, "YCbCr", size, factor)
+        if half.size != _scaled(size, factor):
+            raise ValueError(f"colour decoded at {half.size}, not {_scaled(size, factor)}")
+    except BaseException as exc:
+        decoded.set_exception(exc)
+        raise
+    decoded.set_result(None)
+    return colour_work(half)
 
 
 @dataclass
@@ -437,10 +482,19 @@ def _then(pool, function, *args) -> Future:
     return pool.submit(run)
 
 
-def _done(value) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
+def _mapped(future: Future, function) -> Future:
+    """A Future of ``function(future.result())``, computed by whichever thread completes
+    ``future``: no task of the pool waits for it."""
+    mapped: Future = Future()
+
+    def done(source: Future) -> None:
+        try:
+            mapped.set_result(function(source.result()))
+        except BaseException as exc:
+            mapped.set_exception(exc)
+
+    future.add_done_callback(done)
+    return mapped
 
 
 def _halves_chroma(fmt: str, quality: int) -> bool:
