@@ -6,7 +6,7 @@ import io
 import multiprocessing
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from images_app.rendering import parse_spec, render
 from images_app.rendering.engines import pillow, resample
@@ -33,6 +33,19 @@ def test_lanczos_matches_pillows_own_on_a_sharp_chart(mode, source, size):
     assert (resized.mode, resized.size) == (mode, size)
     reference = image.resize(size, LANCZOS)
     assert psnr(resized.convert("RGB"), reference.convert("RGB")) >= 43  # libvips: 44.1 on "odd"
+
+
+@pytest.mark.parametrize("size", [(2048, 1365), (1023, 767), (301, 201)], ids=["up", "odd", "down"])
+def test_bilinear_matches_pillows_own(size):
+    # The planar path's full-size colour (odd sides, PNG, q90+): fast_image_resize's triangle
+    # filter where Pillow's BILINEAR was, the same pixels to within a level.
+    image = photo(1500, 1000).convert("YCbCr")
+    resized = resample.bilinear(image, size)
+    assert (resized.mode, resized.size) == ("YCbCr", size)
+    for band in ("Cb", "Cr"):
+        ours = resized.getchannel(band)
+        reference = image.getchannel(band).resize(size, Image.Resampling.BILINEAR)
+        assert ImageChops.difference(ours, reference).getextrema()[1] <= 1
 
 
 def test_lanczos_hands_back_an_image_already_that_size():
@@ -134,7 +147,7 @@ def test_the_planar_path_writes_the_same_files_on_one_thread_and_on_two(engine):
         (75, 56),
     ]
     assert [output.data for output in pooled] == [output.data for output in single]
-    assert sorted(seen) == sorted(spec.name for spec in PLANAR_SPECS)  # each handed over once
+    assert seen == ["r1024", "r800", "r512", "r150", "r75"]  # one thread: largest first
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -152,6 +165,35 @@ def test_a_failed_write_on_the_planar_path_stops_the_render_with_its_error(threa
             threads=threads,
             on_output=storage_down,
         )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_luma_decode_refused_after_the_colour_was_rendered_hands_each_file_over_once(
+    threads, monkeypatch
+):
+    # The small renditions are encoded beside the luma decode, from the colour alone. Where
+    # the luma decode then fails, the plain path renders the file again: nothing the planar
+    # path made may have reached storage, or those files would be written twice.
+    real_draft = pillow._draft
+
+    def luma_refused(data, mode, size, factor):
+        if mode == "L":
+            raise OSError("broken data stream")
+        return real_draft(data, mode, size, factor)
+
+    monkeypatch.setattr(pillow, "_draft", luma_refused)
+    seen: list[str] = []
+    data = encode(photo(2000, 1500), "JPEG", quality=90)
+    outputs = render(
+        data,
+        PLANAR_SPECS,
+        formats=["JPEG"],
+        engine="vips",
+        threads=threads,
+        on_output=lambda output: seen.append(output.name),
+    )
+    assert sorted(seen) == sorted(spec.name for spec in PLANAR_SPECS)
+    assert {output.decoded_by for output in outputs} == {"turbojpeg 1/1"}  # the plain path
 
 
 def test_resizes_at_the_same_time_each_get_a_pool_of_their_own():

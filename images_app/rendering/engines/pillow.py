@@ -180,7 +180,7 @@ class _Planar:
         self.colour_factor = self._colour_factor(groups)
         pool = render_pool(self.threads)  # 1: one thread from decode to encode
         try:
-            colour_work = partial(self._colour_work, groups, specs, on_output)
+            colour_work = partial(self._colour_work, groups, specs)
             decoded = self._decode(data, pool, colour_work)
             if decoded is None:
                 return None
@@ -251,9 +251,10 @@ class _Planar:
         larger than: their luma comes from the luma decode."""
         return [size for size in plan if not _fits(colour, sizes[size], _HALF_GAP)]
 
-    def _colour_work(self, groups, specs, on_output, half: Image.Image) -> tuple[dict, dict]:
+    def _colour_work(self, groups, specs, half: Image.Image) -> tuple[dict, dict]:
         """What needs only the colour decode ``half``: the colour of each big rendition by
-        stored size (``_chroma``), and the small renditions' encoded outputs by group key."""
+        stored size (``_chroma``), and the small renditions' encoded outputs by group key, not
+        yet handed over (``_submit`` does that once the luma decode has taken the file too)."""
         plan, sizes = self._plan(groups)
         bigs = self._bigs(plan, sizes, half.size)
         # YCbCr sources of the big renditions' colour: the half decode, then each half-size
@@ -277,14 +278,15 @@ class _Planar:
             if key[0] in smalls:
                 names = [specs[index].name for index in indexes]
                 image = self._finish(renditions[sizes[key[0]]])
-                outputs[key] = self.engine._encode(image, key, names, self.decoded_by, on_output)
+                outputs[key] = self.engine._encode(image, key, names, self.decoded_by, None)
         return chromas, outputs
 
     def _submit(self, pool, groups, specs, on_output, luma, colour: Future) -> dict:
         """The encode job of each group. Every luma step is a task of its own on the pool
         (each resize on one thread), submitted after the tasks it waits on: a big rendition's
-        luma, then the previous big one's merge and encodes. The small renditions' jobs are
-        ``colour``'s (``_colour_work``)."""
+        luma, then the previous big one's merge and encodes. The small renditions come from
+        ``colour`` (``_colour_work``), handed to ``on_output`` as soon as it is done: the planar
+        path is taken by now, so no fallback will encode them again."""
         plan, sizes = self._plan(groups)
         bigs = self._bigs(plan, sizes, _scaled(self.size, self.colour_factor))
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode
@@ -312,9 +314,11 @@ class _Planar:
             waiting = (size, self._exact(groups, size))
         if waiting is not None:
             finish(*waiting)
-        for key in groups:
-            if key not in jobs:
-                jobs[key] = _mapped(colour, lambda work, key=key: work[1][key])
+        if len(jobs) < len(groups):  # in order; after a failed hand-over, none of the rest
+            handed = _mapped(colour, partial(_hand_over, on_output=on_output))
+            for key in groups:
+                if key not in jobs:
+                    jobs[key] = _mapped(handed, lambda outputs, key=key: outputs[key])
         return jobs
 
     def _picture(self, luma: Image.Image, colour, size: Size, exact: bool):
@@ -480,6 +484,15 @@ def _then(pool, function, *args) -> Future:
         return function(*(arg.result() if isinstance(arg, Future) else arg for arg in args))
 
     return pool.submit(run)
+
+
+def _hand_over(work: tuple[dict, dict], on_output) -> dict:
+    """The small renditions' outputs of ``_colour_work``, each given to ``on_output``."""
+    if on_output is not None:
+        for outputs in work[1].values():
+            for output in outputs:
+                on_output(output)
+    return work[1]
 
 
 def _mapped(future: Future, function) -> Future:
