@@ -212,7 +212,7 @@ class _Planar:
                 colour = pool.submit(_colour_lane, *lane)
             except Exception:  # one thread: the lane ran on this one and raised
                 if decoded.exception() is None:
-                    raise  # from the colour work (an encode, on_output), not the decode
+                    raise  # from the colour work (a resize, an encode), not the decode
                 return None
             try:
                 luma = _draft(data, "L", self.size, self.factor)
