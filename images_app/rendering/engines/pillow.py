@@ -295,8 +295,8 @@ class _Planar:
         lumas: dict[Size, Future] = {}  # by stored size; the tasks hold the decode meanwhile
         jobs: dict[tuple, Future] = {}
 
-        def finish(size: Size, exact: bool) -> None:
-            picture = _then(pool, self._picture, lumas[sizes[size]], colour, sizes[size], exact)
+        def finish(size: Size, chroma: Future, exact: bool) -> None:
+            picture = _then(pool, self._picture, lumas[sizes[size]], chroma, exact)
             for key in [key for key in groups if key[0] == size]:
                 names = [specs[index].name for index in groups[key]]
                 job = (key, names, self.decoded_by, on_output)
@@ -309,9 +309,15 @@ class _Planar:
                 lumas[target] = _then(pool, _resize_luma, luma, target, strips)
             else:
                 lumas[target] = _then(pool, _resize, lumas[step], target)
+            # The colour: made by the colour lane, or scaled to full size by a task of its own
+            # (the half decode to a 2048x1365 rendition: 9 ms) before the merge needs it.
+            if exact := self._exact(groups, size):
+                chroma = _then(pool, _full_chroma, colour, target)
+            else:
+                chroma = _mapped(colour, lambda work, target=target: work[0][target])
             if waiting is not None:
                 finish(*waiting)
-            waiting = (size, self._exact(groups, size))
+            waiting = (size, chroma, exact)
         if waiting is not None:
             finish(*waiting)
         if len(jobs) < len(groups):  # in order; after a failed hand-over, none of the rest
@@ -321,12 +327,13 @@ class _Planar:
                     jobs[key] = _mapped(handed, lambda outputs, key=key: outputs[key])
         return jobs
 
-    def _picture(self, luma: Image.Image, colour, size: Size, exact: bool):
-        """A big rendition from its luma and its colour (``_chroma``), finished."""
-        chroma = colour[0][size]
-        if not exact:
-            chroma = [chroma.getchannel(band) for band in ("Cb", "Cr")]
-        planes = not exact and _planar_encodes(luma.size)
+    def _picture(self, luma: Image.Image, colour, exact: bool) -> Image.Image | Planes:
+        """A big rendition from its luma and its colour, finished: ``colour`` is its Cb and Cr
+        at full size if ``exact`` (``_full_chroma``), else YCbCr at half its size."""
+        if exact:
+            return self._finish(_merge(luma, *colour))
+        chroma = [colour.getchannel(band) for band in ("Cb", "Cr")]
+        planes = _planar_encodes(luma.size)
         return self._finish((Planes if planes else _merge)(luma, *chroma))
 
     def _small_renditions(self, base: Image.Image, sizes: list[Size], cascade: bool) -> dict:
@@ -349,13 +356,12 @@ class _Planar:
         return not all(_halves_chroma(*key[1:]) for key in groups if key[0] == size)
 
     def _chroma(self, half: Image.Image, size: Size, colour: dict, exact: bool):
-        """The colour of a big rendition of ``size`` (stored): its Cb and Cr at full size from
-        the half decode if ``exact``; else a YCbCr image at half its size (what a 4:2:0 encoder
-        keeps), resized from the smallest YCbCr source in ``colour`` large enough, the half
-        decode or one made here before (and added to it)."""
+        """The colour of a big rendition of ``size`` (stored): the half decode itself if
+        ``exact`` (``_picture`` scales it to full size); else a YCbCr image at half its size
+        (what a 4:2:0 encoder keeps), resized from the smallest YCbCr source in ``colour`` large
+        enough, the half decode or one made here before (and added to it)."""
         if exact:
-            full = bilinear(half, size)
-            return [full.getchannel(band) for band in ("Cb", "Cr")]
+            return half
         kept = ((size[0] + 1) // 2, (size[1] + 1) // 2)
         if kept not in colour:  # one resize of all three bands: no copy of the planes first
             bases = [other for other in colour if other[0] >= kept[0] and other[1] >= kept[1]]
@@ -484,6 +490,13 @@ def _then(pool, function, *args) -> Future:
         return function(*(arg.result() if isinstance(arg, Future) else arg for arg in args))
 
     return pool.submit(run)
+
+
+def _full_chroma(work: tuple[dict, dict], size: Size) -> list[Image.Image]:
+    """The Cb and Cr of a rendition of ``size`` (stored) at full size, scaled from the half
+    decode the colour lane (``_colour_work``) left for it."""
+    full = bilinear(work[0][size], size)
+    return [full.getchannel(band) for band in ("Cb", "Cr")]
 
 
 def _hand_over(work: tuple[dict, dict], on_output) -> dict:
