@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from images_app.rendering import InvalidImage, isobmff
+from images_app.rendering import InvalidImage, isobmff, parse_spec, render
 from images_app.rendering.containers import Budget
 
 from . import heif
@@ -121,3 +121,56 @@ def test_a_gif_screen_wider_than_libvips_believes(engine, outcome, width):
     info, outputs, _original = result  # accepted; outcome checked every output's size
     assert (info.width, info.height) == (width, 12)
     assert outputs[0].width == 150
+
+
+PLANAR_SPECS = [parse_spec(f"r{box}", f"max-{box}x{box}") for box in (240, 161, 100, 40)]
+
+
+@functools.cache
+def planar_seeds() -> list[bytes]:
+    """4:2:0 JPEGs the planar path takes: its renditions made from the luma decode (240, 161:
+    an odd side, full-size colour) and from the colour decode alone (100, 40)."""
+    return [
+        encode("JPEG", (400, 300), quality=90),
+        encode("JPEG", (400, 300), quality=75, progressive=True),
+    ]
+
+
+@st.composite
+def damaged_jpegs(draw) -> bytes:
+    data = bytearray(draw(st.sampled_from(planar_seeds())))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(2, len(data) - 1))
+        action = draw(st.sampled_from(["set", "flip", "cut", "delete"]))
+        if action == "set":
+            data[at] = draw(st.sampled_from([0x00, 0xFF, 0x7F, 0x80, 0xD9, 0xC4]))
+        elif action == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif action == "cut":
+            del data[at:]
+        else:
+            del data[at : at + draw(st.integers(1, 16))]
+        if len(data) < 3:
+            break
+    return bytes(data)
+
+
+@EXAMPLES
+@given(data=damaged_jpegs(), threads=st.sampled_from([1, 2]))
+def test_a_damaged_jpeg_on_the_planar_path_hands_each_rendition_over_once(data, threads, engine):
+    # The planar path encodes its small renditions beside the luma decode and falls back to the
+    # plain path where a decode fails: storage must see each rendition once, or none at all.
+    seen: list[str] = []
+    try:
+        outputs = render(
+            data,
+            PLANAR_SPECS,
+            formats=["JPEG"],
+            engine=engine,
+            threads=threads,
+            on_output=lambda output: seen.append(output.name),
+        )
+    except InvalidImage:
+        return
+    assert sorted(seen) == sorted(output.name for output in outputs)
+    assert sorted(seen) == sorted(spec.name for spec in PLANAR_SPECS)
