@@ -159,11 +159,13 @@ class _Planar:
 
     The colour decode runs on the pool while the calling thread decodes the luma, and the
     work that needs only the colour follows it on the same thread (``_colour_lane``): the big
-    renditions' colour and the small renditions, encoded. The colour decode ends well before
-    the luma's (a 12 MP photo: 28 against 35 ms), so that work fills the gap instead of
-    following the luma decode. Then every luma step is a task of the pool, each resize on one
-    thread, while the calling thread waits: a big rendition's luma, the bigger one's merge and
-    encodes behind it. On two cores this keeps both busy from the decodes to the last encode.
+    renditions' half-size colour and the small renditions, encoded (handed over once the luma
+    decode has succeeded too). The colour decode ends well before the luma's (a 12 MP photo:
+    28 against 35 ms), so that work fills the gap instead of following the luma decode. Then
+    every luma step is a task of the pool, each resize on one thread, while the calling thread
+    waits: a big rendition's luma, its full-size colour where it needs one (``_full_chroma``),
+    the bigger one's merge and encodes behind them. On two cores this keeps both busy from the
+    decodes to the last encode.
     """
 
     def __init__(self, engine: PillowEngine, source: Source, factor: int, threads: int):
@@ -284,7 +286,8 @@ class _Planar:
     def _submit(self, pool, groups, specs, on_output, luma, colour: Future) -> dict:
         """The encode job of each group. Every luma step is a task of its own on the pool
         (each resize on one thread), submitted after the tasks it waits on: a big rendition's
-        luma, then the previous big one's merge and encodes. The small renditions come from
+        luma and, where it needs one, its full-size colour, then the previous big one's merge
+        and encodes. The small renditions come from
         ``colour`` (``_colour_work``), handed to ``on_output`` as soon as it is done: the planar
         path is taken by now, so no fallback will encode them again."""
         plan, sizes = self._plan(groups)
@@ -357,7 +360,7 @@ class _Planar:
 
     def _chroma(self, half: Image.Image, size: Size, colour: dict, exact: bool):
         """The colour of a big rendition of ``size`` (stored): the half decode itself if
-        ``exact`` (``_picture`` scales it to full size); else a YCbCr image at half its size
+        ``exact`` (``_full_chroma`` scales it to full size); else a YCbCr image at half its size
         (what a 4:2:0 encoder keeps), resized from the smallest YCbCr source in ``colour`` large
         enough, the half decode or one made here before (and added to it)."""
         if exact:
