@@ -159,7 +159,7 @@ def damaged_jpegs(draw) -> bytes:
 @given(data=damaged_jpegs(), threads=st.sampled_from([1, 2]))
 def test_a_damaged_jpeg_on_the_planar_path_hands_each_rendition_over_once(data, threads, engine):
     # The planar path encodes its small renditions beside the luma decode and falls back to the
-    # plain path where a decode fails: storage must see each rendition once, or none at all.
+    # plain path where a decode fails: an accepted file reaches storage once per rendition.
     seen: list[str] = []
     try:
         outputs = render(
