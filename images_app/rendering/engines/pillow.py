@@ -287,9 +287,9 @@ class _Planar:
         """The encode job of each group. Every luma step is a task of its own on the pool
         (each resize on one thread), submitted after the tasks it waits on: a big rendition's
         luma and, where it needs one, its full-size colour, then the previous big one's merge
-        and encodes. The small renditions come from
-        ``colour`` (``_colour_work``), handed to ``on_output`` as soon as it is done: the planar
-        path is taken by now, so no fallback will encode them again."""
+        and encodes. The small renditions come from ``colour`` (``_colour_work``), handed to
+        ``on_output`` as soon as it is done: the planar path is taken by now, so no fallback
+        will encode them again."""
         plan, sizes = self._plan(groups)
         bigs = self._bigs(plan, sizes, _scaled(self.size, self.colour_factor))
         steps = cascade_plan([sizes[size] for size in bigs])  # None: from the luma decode

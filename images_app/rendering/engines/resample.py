@@ -30,6 +30,8 @@ FAST = RustResizer is not None
 # Pillow keeps RGB and YCbCr in four bytes a pixel; fast_image_resize resizes all four (the
 # fourth is padding: no alpha to weigh by).
 _MODES = ("L", "RGB", "YCbCr")
+# Where fast_image_resize is missing or the mode is not in _MODES: Pillow's own filters.
+_PILLOW_FILTERS = {"lanczos3": Image.Resampling.LANCZOS, "bilinear": Image.Resampling.BILINEAR}
 _options: dict[tuple, ResizeOptions] = {}  # (pid, filter, threads > 1) -> shared by all
 _idle: dict[tuple, list[ResizeOptions]] = {}  # (pid, filter) -> one-thread pools not in use now
 _lock = threading.Lock()
@@ -53,8 +55,7 @@ def _convolve(image: Image.Image, size: Size, name: str, threads: int) -> Image.
     if image.size == size:
         return image
     if not FAST or image.mode not in _MODES:
-        pillow = {"lanczos3": Image.Resampling.LANCZOS, "bilinear": Image.Resampling.BILINEAR}
-        return image.resize(size, pillow[name], reducing_gap=REDUCING_GAP)
+        return image.resize(size, _PILLOW_FILTERS[name], reducing_gap=REDUCING_GAP)
     # Pillow's reducing_gap: a box reduction by a whole factor first, while the step after it
     # still reduces by REDUCING_GAP or more (its cost grows with the source's pixels).
     factor = int(min(image.width / size[0], image.height / size[1]) / REDUCING_GAP)
