@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -249,7 +250,20 @@ def raw_request(base: str, head: str, body: bytes = b"") -> tuple[int, bytes]:
         while chunk := sock.recv(65536):
             answer += chunk
     status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+    head, _, body = rest.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunked(body)
+    return int(status_line.split()[1]), body
+
+
+def dechunked(data: bytes) -> bytes:
+    body = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return body
+        body, data = body + data[:size], data[size + 2 :]
 
 
 @pytest.mark.live
@@ -350,3 +364,53 @@ def test_head_healthz_answers_without_a_body_or_a_warning(server, site):
     time.sleep(0.5)  # the server flushes its log
     logged = "".join(log.read_text() for log in site.logs)
     assert "no-body response" not in logged
+
+
+# Requests a server refuses before the app sees them, some before it has a URI at all.
+CLOSE = "Host: 127.0.0.1\r\nConnection: close\r\n"
+MALFORMED = {
+    "no request line": "HELLO\r\n\r\n",
+    "a bad escape": f"GET /api/images/%ZZ/ HTTP/1.1\r\n{CLOSE}\r\n",
+    "a URI over 16k": f"GET /api/images/?x={'a' * 20_000} HTTP/1.1\r\n{CLOSE}\r\n",
+    "a header over 16k": f"GET /healthz HTTP/1.1\r\n{CLOSE}X-Big: {'a' * 20_000}\r\n\r\n",
+    "an unknown transfer coding": (
+        f"POST /api/images/ HTTP/1.1\r\n{CLOSE}Transfer-Encoding: gzip\r\n\r\n"
+    ),
+    "TRACE": f"TRACE /api/images/ HTTP/1.1\r\n{CLOSE}\r\n",
+}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_request_refused_before_the_app_is_the_envelope_and_never_a_5xx(server, site, case):
+    kind, base = server
+    if kind == "runserver" and case == "no request line":
+        case = "a bad escape"  # the development server answers it as HTTP/0.9, in HTML
+
+    status, body = raw_request(base, MALFORMED[case])
+
+    assert status < 500 or status == 501, (status, body[:300])  # 501: a coding nobody reads
+    if status >= 400:  # runserver reads a long header, and finds no image at /api/images/%ZZ/
+        error = json.loads(body)["error"]
+        assert error["key"].startswith("common."), error
+        assert len(error["description"]) < 200
+
+
+@pytest.mark.live
+def test_an_http_1_0_upload_without_host_gets_urls_of_the_server_it_reached(server, site):
+    _, base = server
+    body, boundary = upload_body()
+    head = (
+        "POST /api/images/ HTTP/1.0\r\n"
+        f"Authorization: Bearer {site.token}\r\nX-Api-Version: 12\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+
+    status, answer = raw_request(base, head, body)
+
+    assert status == 200, answer[:300]
+    urls = json.loads(answer)["urls"]
+    port = urlsplit(base).port  # runserver names itself localhost: the same server
+    assert {urlsplit(url).port for url in urls.values()} == {port}, urls
+    assert requests.get(urls["thumb"], timeout=30).status_code == 200
