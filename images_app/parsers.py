@@ -12,6 +12,11 @@ and names it after the first header it meets: the upload becomes the value of ``
 a valid choice", quoting megabytes) or, past 2.5 MB, a field too large (413). A multipart body
 starts with its boundary (RFC 2046 allows a short preamble before it); when the first
 ``PEEK_BYTES`` hold no line that starts with it, the request is refused as malformed at once.
+
+A body that ends before its closing delimiter (``--boundary--``) was cut off: the client gave
+up, or sent a Content-Length smaller than its body and the server read only that much. Django's
+parser keeps the parts it finished and drops the rest without a word, and the client would be
+told the image is missing; it is refused as malformed instead, saying so.
 """
 
 from __future__ import annotations
@@ -44,11 +49,17 @@ class MultiPartParser(parsers.MultiPartParser):
         if boundary and stream is not None:
             stream = _checked(stream, boundary.encode("latin-1", "replace"))
         try:
-            return super().parse(stream, media_type, parser_context)
+            parsed = super().parse(stream, media_type, parser_context)
         except ParseError:
             raise
         except parsers.ParseError as exc:  # DRF's message quotes Django's, which may quote input
             raise ParseError(clip(str(exc.detail), 120)) from exc
+        if isinstance(stream, _Prefixed) and stream.read_any and not stream.closed:
+            raise ParseError(
+                "The multipart body ended before its closing boundary: it was cut off, or its "
+                "Content-Length is smaller than the body sent. Send the whole body again."
+            )
+        return parsed
 
 
 def _checked(stream, boundary: bytes) -> _Prefixed:
@@ -60,7 +71,7 @@ def _checked(stream, boundary: bytes) -> _Prefixed:
             f"({clip(boundary.decode('latin-1'))!r}): no part starts with it. Let the HTTP "
             "client build the Content-Type header rather than copying one from another request."
         )
-    return _Prefixed(head, stream)
+    return _Prefixed(head, stream, b"\r\n" + delimiter + b"--")
 
 
 def _read_up_to(stream, size: int) -> bytes:
@@ -75,16 +86,29 @@ def _read_up_to(stream, size: int) -> bytes:
 
 
 class _Prefixed:
-    """A read-only stream: the bytes already peeked at, then the rest of ``stream``."""
+    """A read-only stream: the bytes already peeked at, then the rest of ``stream``; ``closed``
+    once ``closing`` (the body's closing delimiter) has gone by, ``read_any`` once a byte has."""
 
-    def __init__(self, head: bytes, stream):
+    def __init__(self, head: bytes, stream, closing: bytes):
         self.head, self.stream = head, stream
+        self.closing, self.closed, self.read_any = closing, False, False
+        self._tail = b"\r\n"  # the body may open with its closing delimiter (no parts)
 
     def read(self, size: int = -1) -> bytes:
         if not self.head:
-            return self.stream.read(size)
-        if size is None or size < 0:
+            data = self.stream.read(size)
+        elif size is None or size < 0:
             data, self.head = self.head + self.stream.read(), b""
-            return data
-        data, self.head = self.head[:size], self.head[size:]
+        else:
+            data, self.head = self.head[:size], self.head[size:]
+        self._watch(data)
         return data
+
+    def _watch(self, data: bytes) -> None:
+        """Look for ``closing`` in ``data`` and across the end of the last read: linear."""
+        if not data or self.closed:
+            return
+        self.read_any = True
+        keep = len(self.closing) - 1
+        self.closed = self.closing in data or self.closing in self._tail + data[:keep]
+        self._tail = (self._tail + data)[-keep:] if len(data) < keep else data[-keep:]

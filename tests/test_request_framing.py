@@ -181,6 +181,38 @@ def test_a_body_that_does_not_match_its_boundary_is_a_parse_error(api, media, si
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(0.5, id="halfway through the image"),
+        pytest.param(-6, id="only the closing dashes missing"),
+        pytest.param(3 * MiB, id="a 3 MiB image cut after its first MiB"),
+    ],
+)
+def test_a_body_cut_before_its_closing_boundary_is_a_parse_error_saying_so(api, media, cut):
+    body, boundary = upload_body(size=3 * MiB if cut == 3 * MiB else None)
+    end = {0.5: len(body) // 2, -6: len(body) - 6, 3 * MiB: MiB}[cut]
+
+    response = post(api, body[:end], boundary)  # what a server reads up to a short Content-Length
+
+    assert response.status_code == 400, response.content
+    error = error_of(response)
+    assert error["key"] == "common.parse_error"
+    assert "ended before its closing boundary" in error["description"]
+    assert not Image.objects.exists()
+    assert media.keys() == set()
+
+
+@pytest.mark.django_db
+def test_a_body_with_an_epilogue_after_its_closing_boundary_is_accepted(api, media):
+    body, boundary = upload_body()
+
+    response = post(api, body + b"epilogue, ignored (RFC 2046)\r\n", boundary)
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.django_db
 def test_a_preamble_before_the_first_boundary_is_still_accepted(api, media):
     body, boundary = upload_body()
 
@@ -414,3 +446,22 @@ def test_an_http_1_0_upload_without_host_gets_urls_of_the_server_it_reached(serv
     port = urlsplit(base).port  # runserver names itself localhost: the same server
     assert {urlsplit(url).port for url in urls.values()} == {port}, urls
     assert requests.get(urls["thumb"], timeout=30).status_code == 200
+
+
+@pytest.mark.live
+def test_a_content_length_shorter_than_the_body_is_a_parse_error_and_nothing_is_kept(server, site):
+    _, base = server
+    body, boundary = upload_body()
+    head = (
+        f"POST /api/images/ HTTP/1.1\r\n{CLOSE}Authorization: Bearer {site.token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body) - 10}\r\n\r\n"  # the closing boundary is past it
+    )
+    before = site.media_files()
+
+    status, answer = raw_request(base, head, body)
+
+    error = json.loads(answer)["error"]
+    assert (status, error["key"]) == (400, "common.parse_error"), error
+    assert "ended before its closing boundary" in error["description"]
+    assert site.media_files() == before
