@@ -13,6 +13,11 @@ a valid choice", quoting megabytes) or, past 2.5 MB, a field too large (413). A 
 starts with its boundary (RFC 2046 allows a short preamble before it); when the first
 ``PEEK_BYTES`` hold no line that starts with it, the request is refused as malformed at once.
 
+A part's headers that are not UTF-8 (a filename in Latin-1 or cp1252, as some older HTTP
+clients send it) make Django's parser skip the header line, and the part loses its name: the
+image would be "required". The filename is never used, so the part headers among the peeked
+bytes are read as Latin-1 and passed on as UTF-8 instead.
+
 A body that ends before its closing delimiter (``--boundary--``) was cut off: the client gave
 up, or sent a Content-Length smaller than its body and the server read only that much. Django's
 parser keeps the parts it finished and drops the rest without a word, and the client would be
@@ -22,12 +27,14 @@ told the image is missing; it is refused as malformed instead, saying so.
 from __future__ import annotations
 
 from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE
 from django.utils.http import parse_header_parameters
 from rest_framework import parsers
 
 from .exceptions import ParseError, clip
 
 PEEK_BYTES = 64 * 1024
+HEADERS_LIMIT = MAX_TOTAL_HEADER_SIZE  # Django's, for the headers of one part
 
 
 class InMemoryUploadHandler(MemoryFileUploadHandler):
@@ -53,6 +60,11 @@ class MultiPartParser(parsers.MultiPartParser):
         except ParseError:
             raise
         except parsers.ParseError as exc:  # DRF's message quotes Django's, which may quote input
+            if "header size" in str(exc.detail):
+                raise ParseError(
+                    f"A part's headers are longer than the {HEADERS_LIMIT:,} bytes read for them: "
+                    "send a shorter filename."
+                ) from exc
             raise ParseError(clip(str(exc.detail), 120)) from exc
         if isinstance(stream, _Prefixed) and stream.read_any and not stream.closed:
             raise ParseError(
@@ -71,7 +83,27 @@ def _checked(stream, boundary: bytes) -> _Prefixed:
             f"({clip(boundary.decode('latin-1'))!r}): no part starts with it. Let the HTTP "
             "client build the Content-Type header rather than copying one from another request."
         )
-    return _Prefixed(head, stream, b"\r\n" + delimiter + b"--")
+    return _Prefixed(_utf8_part_headers(head, delimiter), stream, b"\r\n" + delimiter + b"--")
+
+
+def _utf8_part_headers(head: bytes, delimiter: bytes) -> bytes:
+    """``head`` with each part's headers that are not UTF-8 re-encoded from Latin-1 to UTF-8.
+
+    One pass: each delimiter line is looked for from where the last part's headers ended. Parts
+    whose headers do not end within ``head`` are left as they are.
+    """
+    pieces, done, searched, opening = [], 0, 0, delimiter + b"\r\n"
+    while (found := head.find(opening, searched)) != -1:
+        start = found + len(opening)
+        searched = head.find(b"\r\n\r\n", start)
+        if searched == -1:
+            break
+        try:
+            head[start:searched].decode()
+        except UnicodeDecodeError:
+            pieces += [head[done:start], head[start:searched].decode("latin-1").encode()]
+            done = searched
+    return b"".join([*pieces, head[done:]]) if pieces else head
 
 
 def _read_up_to(stream, size: int) -> bytes:

@@ -212,6 +212,47 @@ def test_a_body_with_an_epilogue_after_its_closing_boundary_is_accepted(api, med
     assert response.status_code == 200, response.content
 
 
+def file_part_body(filename: bytes) -> tuple[bytes, str]:
+    """A v12 upload whose image part carries ``filename`` as raw bytes."""
+    boundary = uuid.uuid4().hex
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\nproduct\r\n'
+    disposition = b'Content-Disposition: form-data; name="image"; filename="' + filename + b'"'
+    return (
+        body.encode()
+        + f"--{boundary}\r\n".encode()
+        + disposition
+        + b"\r\nContent-Type: image/jpeg\r\n\r\n"
+        + images.jpeg(64, 48)
+        + f"\r\n--{boundary}--\r\n".encode()
+    ), boundary
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "filename", ["café.jpg".encode("latin-1"), "Überblick €.jpg".encode("cp1252")]
+)
+def test_a_filename_in_a_legacy_8_bit_encoding_is_accepted(api, media, filename):
+    body, boundary = file_part_body(filename)
+
+    response = post(api, body, boundary, HTTP_X_API_VERSION="12")
+
+    assert response.status_code == 200, response.content  # the filename is never used
+    assert Image.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_filename_too_long_for_the_part_headers_is_a_parse_error_saying_so(api, media):
+    body, boundary = file_part_body(b"x" * 2000 + b".jpg")
+
+    response = post(api, body, boundary, HTTP_X_API_VERSION="12")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["key"] == "common.parse_error"
+    assert "1,024 bytes" in error["description"]
+    assert "filename" in error["description"]
+
+
 @pytest.mark.django_db
 def test_a_preamble_before_the_first_boundary_is_still_accepted(api, media):
     body, boundary = upload_body()
