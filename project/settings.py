@@ -66,6 +66,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://i
 CORS_ALLOWED_ORIGINS = env_list("DJANGO_CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/"
 CORS_ALLOW_HEADERS = (*default_cors_headers, "x-api-version", "idempotency-key")
+CORS_ALLOW_METHODS = ("DELETE", "GET", "OPTIONS", "POST")  # what the API answers; no PUT, PATCH
 CORS_EXPOSE_HEADERS = ["Retry-After", "WWW-Authenticate"]
 
 # Behind a TLS-terminating load balancer. Each is a switch, because each is wrong somewhere:
