@@ -143,11 +143,14 @@ def original_row(image: Image) -> RenditionRow:
     )
 
 
-def thumbnail(image: Image, *, sizes: str, css_class: str = "") -> SafeString:
+def thumbnail(image: Image, *, box: int, css_class: str = "") -> SafeString:
     """A lazy ``<img>`` of the ``thumb`` rendition, with ``thumb_retina`` for dense screens.
 
     Width descriptors and ``sizes`` let the browser pick: a 2x screen showing a 64 px thumbnail
-    takes the 150 px file, one showing it at 150 px takes the 300 px file.
+    takes the 150 px file, one showing it at 150 px takes the 300 px file. ``sizes`` is also
+    the width the image is shown at, so it is ``box`` (the CSS box's width) or, for an image
+    narrower than that, its own width: a 1x1 upload is shown as one pixel, not as a box-sized
+    block, as its renditions never enlarge it either.
     """
     names = [name for name in (THUMB, THUMB_RETINA) if name in image.renditions]
     if not names and image.renditions:  # renditions renamed in settings: the smallest will do
@@ -156,12 +159,13 @@ def thumbnail(image: Image, *, sizes: str, css_class: str = "") -> SafeString:
         return format_html('<span class="images-app-nothumb">{}</span>', "no preview")
     first = image.renditions[names[0]]
     srcset = ", ".join(f"{image.url(name)} {image.renditions[name].width}w" for name in names)
+    own = max(image.renditions[name].width for name in names)
     return format_html(
         '<img src="{src}" srcset="{srcset}" sizes="{sizes}" width="{width}" height="{height}" '
         'loading="lazy" decoding="async" alt="{alt}" class="images-app-thumb {css_class}">',
         src=image.url(names[0]),
         srcset=srcset,
-        sizes=sizes,
+        sizes=f"{min(box, own)}px",
         width=first.width,
         height=first.height,
         alt=f"{image.get_type_display()} image {image.pk}",
@@ -245,7 +249,7 @@ class ImageChangeList(ChangeList):
         return GridCard(
             pk=image.pk,
             url=add_preserved_filters(context, self.url_for_result(image)),
-            thumbnail=thumbnail(image, sizes="150px", css_class="images-app-thumb-grid"),
+            thumbnail=thumbnail(image, box=150, css_class="images-app-thumb-grid"),
             title=f"#{image.pk} · {image.get_type_display()}",
             owner=str(image.owner),
             details=f"{pixel_size(image.width, image.height)} · {filesizeformat(image.bytes)}",
@@ -324,7 +328,7 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="Preview")
     def list_thumbnail(self, image: Image) -> SafeString:
-        return thumbnail(image, sizes="64px", css_class="images-app-thumb-list")
+        return thumbnail(image, box=64, css_class="images-app-thumb-list")
 
     @admin.display(description="Pixels", ordering=F("width") * F("height"))
     def pixels(self, image: Image) -> str:
@@ -340,7 +344,7 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="Preview")
     def preview(self, image: Image) -> SafeString:
-        return thumbnail(image, sizes="300px", css_class="images-app-thumb-preview")
+        return thumbnail(image, box=300, css_class="images-app-thumb-preview")
 
     @admin.display(description="Original key")
     def original_file(self, image: Image) -> SafeString:

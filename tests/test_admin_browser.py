@@ -145,3 +145,86 @@ def test_browse_inspect_upload_and_bulk_delete(page, live_server, backend, staff
     expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 5 images")
     assert not Image.objects.exists()
     wait_for(lambda: backend.keys() == set())
+
+
+def shown_sizes(page: Page, selector: str) -> list[dict]:
+    """Each image's width as laid out and its file's own width, once loaded."""
+    return page.locator(selector).evaluate_all(
+        """async images => {
+            for (const image of images) {
+                image.scrollIntoView();
+                await image.decode().catch(() => {});
+            }
+            return images.map(image => ({
+                alt: image.alt, shown: image.getBoundingClientRect().width,
+                natural: image.naturalWidth,
+            }));
+        }"""
+    )
+
+
+def test_small_images_are_never_shown_larger_than_they_are(page, live_server, staff_user):
+    small = {
+        size: Image.objects.create_from_upload(
+            owner=staff_user, type=ImageType.PRODUCT, data=images.png_rgba(size, size)
+        )
+        for size in (1, 8, 100)
+    }
+    big = Image.objects.create_from_upload(
+        owner=staff_user, type=ImageType.PRODUCT, data=images.jpeg(900, 600)
+    )
+    log_in(page, live_server, staff_user)
+
+    for where, selector, box in [
+        ("list", "#result_list img.images-app-thumb", 64),
+        ("grid", "table.images-app-grid img.images-app-thumb", 150),
+    ]:
+        if where == "grid":
+            page.goto(f"{live_server.url}/admin/images_app/image/?view=grid")
+        shown = {item["alt"]: item["shown"] for item in shown_sizes(page, selector)}
+        for size, image in small.items():
+            assert shown[f"product image {image.pk}"] == pytest.approx(min(size, box), abs=0.5)
+        assert shown[f"product image {big.pk}"] == pytest.approx(box, abs=0.5), (where, shown)
+
+    for size, image in [*small.items(), (900, big)]:
+        page.goto(f"{live_server.url}/admin/images_app/image/{image.pk}/change/")
+        (preview,) = shown_sizes(page, "img.images-app-thumb-preview")
+        assert preview["shown"] == pytest.approx(min(size, 300), abs=0.5), (size, preview)
+
+
+@pytest.mark.parametrize("width", [320, 390, 800])
+def test_the_grids_sort_links_stay_visible_and_apart_on_narrow_screens(
+    page, live_server, staff_user, width
+):
+    Image.objects.create_from_upload(
+        owner=staff_user, type=ImageType.PRODUCT, data=images.jpeg(300, 200)
+    )
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, live_server, staff_user)
+    page.goto(f"{live_server.url}/admin/images_app/image/?view=grid")
+
+    controls = "label.images-app-select-all, .images-app-grid-sort-label, .images-app-grid-sort a"
+    boxes = page.locator(controls).evaluate_all(
+        """elements => elements.map(element => {
+            element.closest("thead").scrollIntoView({block: "center"});  // once, as a user would
+            const box = element.getBoundingClientRect();
+            const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+            return {
+                text: element.textContent.trim(), left: box.left, right: box.right,
+                top: box.top, bottom: box.bottom, onTop: element.contains(top),
+            };
+        })"""
+    )
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"grid-header-{width}.png")
+    assert [box["text"] for box in boxes][-4:] == ["Newest", "Oldest", "Largest", "Smallest"]
+    for box in boxes:
+        assert box["onTop"], (width, box)  # not covered by the filter panel or another control
+    for i, one in enumerate(boxes):
+        for other in boxes[i + 1 :]:
+            apart = (
+                one["right"] <= other["left"] or other["right"] <= one["left"]
+                or one["bottom"] <= other["top"] or other["bottom"] <= one["top"]
+            )  # fmt: skip
+            assert apart, (width, one, other)
