@@ -23,6 +23,7 @@ the storage's class and its bases are looked up in that mapping, then in the bui
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -116,7 +117,24 @@ class BulkOperations:
 
 
 class FileSystemBulk(BulkOperations):
-    """Django's FileSystemStorage: one ``os.scandir`` per directory, times from its entries."""
+    """Django's FileSystemStorage: one ``os.scandir`` per directory, times from its entries.
+
+    Deleting an image's files also removes its own directory (``<KEY_PREFIX>/<owner>/<type>/
+    <token>``) once it is empty, so a million deletes do not leave a million empty directories
+    until the next ``sweep_storage``. Only that directory: an upload of the same owner and type
+    may be creating its own next to it, so the shared ones above are left to the sweep, which
+    removes empty directories only once they are older than its grace period.
+    """
+
+    def delete_batch(self, keys: list[str]) -> list[str]:
+        failed = super().delete_batch(keys)
+        not_deleted = set(failed)
+        for directory in {os.path.dirname(key) for key in keys if key not in not_deleted}:
+            if _is_image_directory(directory):
+                # OSError: not empty (a re-render wrote a file meanwhile), or already gone
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.storage.path(directory))
+        return failed
 
     def _scan(self, path: str) -> tuple[list[str], list[tuple[str, datetime]]]:
         directories, files = [], []
@@ -243,6 +261,12 @@ def _sorted_walk(prefix, start_after, scan, directory_time) -> Iterator[Listed]:
                 yield Listed(key, modified)
         elif key > start_after or start_after.startswith(key):
             yield from _sorted_walk(key[:-1], start_after, scan, directory_time)
+
+
+def _is_image_directory(directory: str) -> bool:
+    """Whether ``directory`` is one image's own: ``<KEY_PREFIX>/<owner>/<type>/<token>``."""
+    prefix = app_settings.KEY_PREFIX.strip("/") + "/"
+    return directory.startswith(prefix) and directory.removeprefix(prefix).count("/") == 2
 
 
 def _utc(timestamp: float) -> datetime:

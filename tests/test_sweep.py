@@ -185,20 +185,27 @@ def test_a_queued_key_that_a_row_references_is_never_deleted(user, backend):
     assert not PendingDeletion.objects.exists()
 
 
-def test_empty_directories_left_by_deletes_are_removed(settings, tmp_path, user):
-    """Filesystems keep a directory per image after its files go; object stores have none."""
+def test_an_images_directory_goes_with_its_files_and_old_empty_ones_with_the_sweep(
+    settings, tmp_path, user
+):
+    """Filesystems keep directories; object stores have none. An image's own directory goes
+    with its last file; the shared ones above it, and any a crash left, go with the sweep."""
     backend = FilesystemBackend(tmp_path / "media")
     settings.STORAGES = {**settings.STORAGES, "images": backend.config()}
-    image = stored_image(user)
+    image, neighbour = stored_image(user), stored_image(user)
+    left_by_a_crash = backend.root / "uploads" / str(user.pk) / "user" / "crashed-upload"
+    left_by_a_crash.mkdir(parents=True)
     image.delete()  # in the test transaction: the files stay queued
 
-    young = sweep_storage()  # deletes the queued files; their directory is left, too young
+    young = sweep_storage()  # deletes the queued files, and with them the image's directory
 
-    assert (young.queued_deleted, young.directories_removed) == (image.stored_keys(), [])
-    assert (backend.root / image.key_prefix).is_dir()
-    old = sweep_storage(older_than=0)
-    assert old.directories_removed == [image.key_prefix]
+    assert young.queued_deleted == image.stored_keys()
     assert not (backend.root / image.key_prefix).exists()
+    assert young.directories_removed == []  # the empty one the crash left is too young
+    assert left_by_a_crash.is_dir()
+    old = sweep_storage(older_than=0)
+    assert old.directories_removed == [str(left_by_a_crash.relative_to(backend.root))]
+    assert backend.keys() == set(neighbour.stored_keys())
 
 
 def test_an_empty_key_prefix_is_refused(settings):
