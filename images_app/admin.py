@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
@@ -203,6 +203,22 @@ class ImageChangeList(ChangeList):
         lookup_params = super().get_filters_params(params)
         lookup_params.pop(VIEW_VAR, None)
         return lookup_params
+
+    def get_results(self, request) -> None:
+        """A page past the last shows the last one, with the view, sort, search and filters.
+
+        Django answers it with a redirect to ``?e=1``, which drops all of them. It happens to a
+        bookmarked page of a list that has since shrunk, or to a deleting curator on the last
+        page.
+        """
+        try:
+            super().get_results(request)
+        except IncorrectLookupParameters:
+            paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
+            if self.page_num <= paginator.num_pages:  # not a page past the end: Django's answer
+                raise
+            self.page_num = paginator.num_pages
+            super().get_results(request)
 
     def _get_deterministic_ordering(self, ordering):
         """Break ties by id in the sort's own direction (Django always appends ``-pk``).

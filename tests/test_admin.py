@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 
+from images_app.admin import ImageAdmin
 from images_app.bulk import S3Bulk
 from images_app.models import Image, ImageType, PendingDeletion
 from images_app.storage import get_storage
@@ -669,3 +670,21 @@ def test_changelist_url_names_are_the_admins(make_image):
     assert reverse("admin:images_app_image_rerender", args=[image.pk]) == (
         f"/admin/images_app/image/{image.pk}/rerender/"
     )
+
+
+@one_storage
+def test_a_page_past_the_end_shows_the_last_page_keeping_the_view_and_filters(
+    admin_client, make_image, monkeypatch
+):
+    monkeypatch.setattr(ImageAdmin, "list_per_page", 2)
+    made = [make_image() for _ in range(3)]
+    oldest_first = str(ImageAdmin.list_display.index("created_at"))
+    query = {"view": "grid", "o": oldest_first, "type__exact": ImageType.PRODUCT, "p": "5"}
+
+    response = admin_client.get(CHANGELIST, query)
+
+    assert response.status_code == 200  # not Django's redirect to ?e=1, which drops them all
+    cl = response.context["cl"]
+    assert (cl.page_num, cl.is_grid) == (2, True)
+    assert cl.params["type__exact"] == str(ImageType.PRODUCT)
+    assert [card.pk for card in cl.grid_cards] == [made[2].pk]  # oldest first: the newest last
