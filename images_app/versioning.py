@@ -1,5 +1,7 @@
 """API versions from the ``X-Api-Version`` header."""
 
+import contextlib
+
 from rest_framework.versioning import BaseVersioning
 
 from .conf import app_settings
@@ -35,5 +37,8 @@ class XApiVersionHeaderVersioning(BaseVersioning):
 
     @staticmethod
     def message(raw: str, low: int, high: int) -> str:
+        # WSGI hands header bytes over as Latin-1: a client's UTF-8 ("١٢") is shown as sent
+        with contextlib.suppress(UnicodeError):
+            raw = raw.encode("latin-1").decode("utf-8")
         shown = raw if len(raw) <= 20 else raw[:20] + "…"  # never echo a long header back
         return f"X-Api-Version must be a whole number from {low} to {high}; got {shown!r}."

@@ -18,11 +18,13 @@ never quote the request beyond a few dozen characters. No Django here: the arbit
 from __future__ import annotations
 
 import json
+import re
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 QUOTED = 40
+BYTES_REPR = re.compile(r"""bytearray\(b('[^']*'|"[^"]*")\)|\bb('[^']*'|"[^"]*")""")
 
 
 def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -44,6 +46,8 @@ def describe(status_int: int, mesg: str) -> str:
         return "Content-Length must be one whole number of bytes, sent once."
     if status_int >= 500 and status_int != 501:
         return "A server error occurred."
+    # h11 quotes input as bytearray(b'…'), others as b'…': the quoted text is enough
+    mesg = BYTES_REPR.sub(lambda match: match[1] or match[2], mesg)
     detail = mesg if len(mesg) <= QUOTED else f"{mesg[: QUOTED - 1]}…"
     return f"The HTTP request is malformed: {detail}" if detail else "The request was malformed."
 

@@ -8,6 +8,7 @@ ASGI's: the body counted as it arrives, and the timeouts.
 
 import io
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -467,6 +468,7 @@ def test_a_request_refused_before_the_app_is_the_envelope_and_never_a_5xx(server
         error = json.loads(body)["error"]
         assert error["key"].startswith("common."), error
         assert len(error["description"]) < 200
+        assert not re.search(r"bytearray\(|\bb'", error["description"]), error  # no Python reprs
 
 
 @pytest.mark.live

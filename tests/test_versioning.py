@@ -32,3 +32,12 @@ def test_a_good_version_is_used(user, header):
     response = client_for(user, version=header).get("/api/images/")
 
     assert response.status_code == 200
+
+
+def test_a_version_in_other_digits_is_quoted_as_the_client_sent_it(user):
+    as_wsgi_gives_it = "١٢".encode().decode("latin-1")  # header bytes, read as Latin-1
+
+    response = client_for(user, version=as_wsgi_gives_it).get("/api/images/")
+
+    assert response.status_code == 406
+    assert "got '١٢'" in response.json()["error"]["description"]
