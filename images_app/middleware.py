@@ -27,7 +27,8 @@ class ApiErrorEnvelopeMiddleware:
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(tuple(app_settings.API_PATH_PREFIXES))
+    path = "/" + request.path.lstrip("/")  # "//api/images/" (a client joining URLs) is one too
+    return path.startswith(tuple(app_settings.API_PATH_PREFIXES))
 
 
 def _is_json(response: HttpResponse) -> bool:
