@@ -426,7 +426,9 @@ class ImageAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["show_save_and_continue"] = not add  # an upload opens its image's page anyway
-        if obj is not None:
+        if obj is not None:  # every field is read-only: a Save would change nothing
+            context.update(show_save=False, show_save_and_continue=False)
+            context["show_save_and_add_another"] = False
             context["renditions"] = rendition_rows(obj)
             context["can_rerender"] = self.has_change_permission(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)

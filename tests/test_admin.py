@@ -249,9 +249,13 @@ def test_change_page_previews_every_rendition_and_the_original(admin_client, mak
 @one_storage
 def test_change_page_keeps_computed_fields_read_only(admin_client, make_image, user):
     image = make_image()
-    form = admin_client.get(change_url(image)).context["adminform"].form
+    page = admin_client.get(change_url(image))
+    form = page.context["adminform"].form
 
     assert set(form.fields) == set()  # owner and type are in every storage key: fixed too
+    row = re.search(r'<div class="submit-row">(.*?)</div>', page.content.decode(), re.S)[1]
+    assert 'type="submit"' not in row  # nothing to save: no Save buttons
+    assert 'class="closelink"' in row and 'class="deletelink"' in row
 
     response = admin_client.post(
         change_url(image),
