@@ -320,7 +320,7 @@ class ImageAdmin(admin.ModelAdmin):
     add_fieldsets = [(None, {"fields": ["file", "type", "owner"]})]
     fieldsets = [
         (None, {"fields": ["preview", "owner", "type"]}),
-        ("Original", {"fields": ["format", "pixels", "byte_size", "checksum", "created"]}),
+        ("Original", {"fields": ["format", "pixels", "byte_size", "checksum", "created_at"]}),
         ("Storage", {"fields": ["key_prefix", "original_file"]}),
     ]
     # Owner and type are part of every storage key (uploads/<owner>/<type>/...): fixed once stored.
@@ -332,7 +332,7 @@ class ImageAdmin(admin.ModelAdmin):
         "pixels",
         "byte_size",
         "checksum",
-        "created",
+        "created_at",  # as the list shows it
         "key_prefix",
         "original_file",
     ]

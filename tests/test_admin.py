@@ -253,7 +253,10 @@ def test_change_page_keeps_computed_fields_read_only(admin_client, make_image, u
     form = page.context["adminform"].form
 
     assert set(form.fields) == set()  # owner and type are in every storage key: fixed too
-    row = re.search(r'<div class="submit-row">(.*?)</div>', page.content.decode(), re.S)[1]
+    html = page.content.decode()
+    created = re.search(r'field-created_at.*?<div class="readonly">(.*?)</div>', html, re.S)[1]
+    assert created == date_format(localtime(image.created), "j M Y, H:i")  # as in the list
+    row = re.search(r'<div class="submit-row">(.*?)</div>', html, re.S)[1]
     assert 'type="submit"' not in row  # nothing to save: no Save buttons
     assert 'class="closelink"' in row and 'class="deletelink"' in row
 
