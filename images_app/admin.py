@@ -220,6 +220,27 @@ class ImageChangeList(ChangeList):
             self.page_num = paginator.num_pages
             super().get_results(request)
 
+    def get_ordering(self, request, queryset):
+        """Only the columns ``sortable_by`` names sort. ``?o=`` with another column's index (the
+        owner, the type: no index reads a page of them as a range) is dropped, as its link is
+        not shown; with nothing left, the list has its default order."""
+        order = self.params.get(ORDER_VAR)
+        if order:
+            kept = [part for part in order.split(".") if self._sortable(part)]
+            if kept:
+                self.params[ORDER_VAR] = ".".join(kept)
+            else:
+                del self.params[ORDER_VAR]
+        return super().get_ordering(request, queryset)
+
+    def _sortable(self, part: str) -> bool:
+        index = part.rpartition("-")[2]
+        return (
+            index.isdigit()
+            and int(index) < len(self.list_display)
+            and self.list_display[int(index)] in self.sortable_by
+        )
+
     def _get_deterministic_ordering(self, ordering):
         """Break ties by id in the sort's own direction (Django always appends ``-pk``).
 
