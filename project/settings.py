@@ -211,8 +211,8 @@ if AWS_STORAGE_BUCKET_NAME:
             "client_config": Config(
                 connect_timeout=float(os.environ.get("AWS_S3_CONNECT_TIMEOUT", 3)),
                 read_timeout=float(os.environ.get("AWS_S3_READ_TIMEOUT", 10)),
-                retries={
-                    "max_attempts": int(os.environ.get("AWS_S3_MAX_ATTEMPTS", 3)),
+                retries={  # botocore's "max_attempts" counts the retries, not the attempts
+                    "total_max_attempts": int(os.environ.get("AWS_S3_MAX_ATTEMPTS", 3)),
                     "mode": "standard",
                 },
                 max_pool_connections=20,

@@ -11,7 +11,8 @@ endpoint unless a switch says otherwise::
     proxy.refuse()                    # the endpoint is down: connections refused or reset
     proxy.heal()                      # all switches off, listening again on the same port
 
-``proxy.landed`` counts the requests that reached the endpoint, by method.
+``proxy.landed`` counts the requests that reached the endpoint, by method; ``proxy.seen`` every
+request, refused ones too.
 
 ``TcpFaultProxy`` (at the end) does the same for a database: a TCP relay that refuses or cuts
 connections on demand.
@@ -58,6 +59,7 @@ class FaultProxy:
         self.port = 0
         self.lock = threading.Lock()
         self.landed: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()  # every request, faulted or forwarded, by method
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._reset_switches()
@@ -145,6 +147,7 @@ class FaultProxy:
         fail any one of its keys: the deletes it asks for are the same deletes.
         """
         with self.lock:
+            self.seen[method] += 1
             if method == "PUT":
                 if self._puts_allowed is not None and self.landed["PUT"] >= self._puts_allowed:
                     return self._put_status

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+from .conftest import public_bucket
 from .environments import ROOT, SETUP, environment, production, python, settings_of
+from .faultproxy import FaultProxy
 
 # DJANGO_DEBUG=0 refuses to start without a real secret key and allowed hosts
 
@@ -95,3 +97,27 @@ def test_an_invalid_rendition_spec_stops_the_server_from_booting(tmp_path):
     assert result.returncode != 0
     assert "images_app.E001" in result.stderr
     assert 'IMAGES_APP["RENDITIONS"]' in result.stderr
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("attempts", ["1", "3"])
+def test_aws_s3_max_attempts_is_the_number_of_attempts(s3_endpoint, attempts):
+    proxy = FaultProxy(s3_endpoint).start()
+    proxy.fail_puts(status=503)  # every write refused: each attempt is one PUT
+    env = production(
+        AWS_STORAGE_BUCKET_NAME=public_bucket(s3_endpoint), AWS_S3_ENDPOINT_URL=proxy.url,
+        AWS_S3_REGION_NAME="us-east-1", AWS_S3_ADDRESSING_STYLE="path",
+        AWS_S3_MAX_ATTEMPTS=attempts,
+    )  # fmt: skip
+    code = (
+        f"{SETUP}\nfrom images_app.storage import StorageFailure, get_storage, write\n"
+        "try:\n    write(get_storage(), 'uploads/probe.txt', b'x', 'text/plain')\n"
+        "except StorageFailure:\n    print('refused')\n"
+    )
+    try:
+        result = python(code, env)
+    finally:
+        proxy.stop()
+
+    assert result.stdout.strip() == "refused", result.stderr[-2000:]
+    assert proxy.seen["PUT"] == int(attempts)  # botocore's max_attempts would be one more
