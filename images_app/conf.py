@@ -59,6 +59,9 @@ DEFAULTS = {
     # /healthz writes and deletes a probe object at most once per this many seconds per
     # process; requests in between get the last result (the path takes no token).
     "HEALTHZ_STORAGE_SECONDS": 30,
+    # /healthz waits at most this many seconds (from the probe's start) for a probe to finish; a
+    # storage that has not answered by then is failing, though the probe itself goes on.
+    "HEALTHZ_STORAGE_TIMEOUT": 5,
     # Seconds a client is told to wait (Retry-After) when the database cannot be reached.
     "RETRY_AFTER": 5,
     # An Idempotency-Key answers with its first answer for this long (then sweep_idempotency_keys

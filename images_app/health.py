@@ -13,7 +13,8 @@ more than a request is worth:
 - the database: one ``SELECT 1`` per request (a round trip on an open connection);
 - the storage: a probe object written and deleted again, which proves what an upload needs
   (write and delete rights, where a read-only ``exists()`` would not), at most once per
-  ``HEALTHZ_STORAGE_SECONDS`` per process; requests in between get the last result.
+  ``HEALTHZ_STORAGE_SECONDS`` per process; requests in between get the last result. A request
+  waits for a running probe at most ``HEALTHZ_STORAGE_TIMEOUT`` seconds from its start.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -54,24 +56,37 @@ def probe_storage() -> None:
 class CachedProbe:
     """Runs ``probe`` at most once per ``HEALTHZ_STORAGE_SECONDS``; in between, the last outcome.
 
-    One thread probes while the others read the last outcome, so a burst of requests costs one
-    storage round trip, not one each. Another storage (settings changed) is probed afresh.
+    The probe runs on a thread of its own, long-lived so it keeps its storage connection (not on
+    the writer threads: uploads queued there would make a healthy storage look slow), one probe
+    at a time, and a burst of requests costs one storage round trip, not one each. A request
+    waits for a running probe until ``HEALTHZ_STORAGE_TIMEOUT`` seconds after it started, then
+    counts the storage as failing: a storage that accepts connections and never answers would
+    otherwise hold each health check for as long as the S3 client's timeouts and retries take
+    (40 s and more), and hold every thread of a fresh worker with it, requests that need no
+    storage queued behind them. The probe goes on, and its outcome serves the requests after it.
+    Another storage (settings changed) is probed afresh.
     """
 
     def __init__(self, probe: Callable[[], None]):
         self.probe = probe
         self.lock = threading.Lock()
-        self.checked: tuple[object, float] | None = None  # (storage, when)
+        self.checked: tuple[object, float] | None = None  # (storage, when) of the last outcome
         self.error: Exception | None = None
+        self.running: tuple[threading.Event, float] | None = None  # (finished, started)
         self.runs = 0  # probes actually made (tests count them)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="images-healthz")
 
     def __call__(self) -> None:
-        if self._stale() and self.lock.acquire(blocking=self.checked is None):
-            try:
-                if self._stale():
-                    self._run()
-            finally:
-                self.lock.release()
+        with self.lock:
+            if self.running is None and self._stale():
+                self.running = (threading.Event(), time.monotonic())
+                self.thread.submit(self._run, self.running[0], get_storage())
+            running = self.running
+        if running is not None:
+            finished, started = running
+            timeout = app_settings.HEALTHZ_STORAGE_TIMEOUT
+            if not finished.wait(max(started + timeout - time.monotonic(), 0)):
+                raise TimeoutError(f"The storage probe has not finished in {timeout:g} s.")
         if self.error is not None:
             raise self.error
 
@@ -82,15 +97,16 @@ class CachedProbe:
         age = time.monotonic() - when
         return storage is not get_storage() or age >= app_settings.HEALTHZ_STORAGE_SECONDS
 
-    def _run(self) -> None:
+    def _run(self, finished: threading.Event, storage) -> None:
         self.runs += 1
-        storage = get_storage()
         try:
             self.probe()
-            self.error = None
+            error = None
         except Exception as exc:
-            self.error = exc
-        self.checked = (storage, time.monotonic())
+            error = exc
+        with self.lock:
+            self.error, self.checked, self.running = error, (storage, time.monotonic()), None
+        finished.set()
 
 
 check_storage = CachedProbe(probe_storage)
