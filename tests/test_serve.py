@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from project import serve
 
-from .live import ROOT, production_env
+from .live import ROOT, Site, production_env
 
 pytestmark = pytest.mark.subprocess
 
@@ -47,3 +48,16 @@ def test_the_nginx_configuration_is_valid_and_carries_the_request_limit(settings
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.live
+def test_two_gunicorns_on_one_host_open_no_shared_control_socket(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    site = Site.create(tmp_path)
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(home)}  # where gunicorn 25+ would put it
+
+    with site.serve("gunicorn", **env) as first, site.serve("gunicorn", **env) as second:
+        assert requests.get(f"{first}/healthz", timeout=30).status_code == 200
+        assert requests.get(f"{second}/healthz", timeout=30).status_code == 200
+        assert list(home.rglob("*.ctl")) == []
