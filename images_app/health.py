@@ -20,11 +20,11 @@ more than a request is worth:
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -74,13 +74,14 @@ class CachedProbe:
         self.error: Exception | None = None
         self.running: tuple[threading.Event, float] | None = None  # (finished, started)
         self.runs = 0  # probes actually made (tests count them)
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="images-healthz")
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
 
     def __call__(self) -> None:
         with self.lock:
             if self.running is None and self._stale():
                 self.running = (threading.Event(), time.monotonic())
-                self.thread.submit(self._run, self.running[0], get_storage())
+                self._submit(self.running[0], get_storage())
             running = self.running
         if running is not None:
             finished, started = running
@@ -96,6 +97,18 @@ class CachedProbe:
         storage, when = self.checked
         age = time.monotonic() - when
         return storage is not get_storage() or age >= app_settings.HEALTHZ_STORAGE_SECONDS
+
+    def _submit(self, finished: threading.Event, storage) -> None:
+        """To the probe's thread: a daemon, so a probe stuck on a silent storage never holds
+        up the process's exit; started again in a forked worker, where it is not alive."""
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self._serve, name="images-healthz", daemon=True)
+            self.thread.start()
+        self.jobs.put((finished, storage))
+
+    def _serve(self) -> None:
+        while True:
+            self._run(*self.jobs.get())
 
     def _run(self, finished: threading.Event, storage) -> None:
         self.runs += 1

@@ -28,9 +28,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Heartbeat files in memory, not on a possibly slow disk (containers).
 # gunicorn 25+ opens a control socket at one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn):
 # two instances on a host would share it (the later takes it over, stopping either removes it).
 # The app is run with signals (HUP, TERM), so there is none.
 control_socket_disable = True
+# Heartbeat files in memory, not on a possibly slow disk (containers).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
