@@ -461,21 +461,26 @@ def report(phase: Phase) -> None:
 # "writes", it then writes that upload's six files (the stripped original with its sha256, the
 # five renditions) through images_app's storage.write to the load test's S3 endpoint, one after
 # another, and prints the median CPU seconds of that too: what the S3 client costs by itself.
-ALONE = """
-import sys, time, statistics, hashlib, uuid
+RENDER_ALONE = """
+import statistics, sys, time
 from images_app.rendering import inspect_image, parse_spec, render, strip_metadata
 formats = ["JPEG", "PNG", "GIF", "WEBP"]
 boxes = {"thumb": 150, "thumb_retina": 300, "ipad": 1024, "ipad_retina": 2048, "ebay": 1600}
 specs = [parse_spec(name, f"max-{box}x{box}") for name, box in boxes.items()]
 data = sys.stdin.buffer.read()
-def once():
+def render_alone():
     start = time.process_time()
     info = inspect_image(data, formats=formats, max_pixels=60_000_000)
     strip_metadata(data, info.format)
     render(data, specs, formats=formats)
     return time.process_time() - start
-once()
-print(statistics.median(once() for _ in range(15)), flush=True)
+"""
+ALONE = (
+    RENDER_ALONE
+    + """
+import hashlib, uuid
+render_alone()
+print(statistics.median(render_alone() for _ in range(15)), flush=True)
 if sys.argv[1:] == ["writes"]:
     import django
     django.setup()
@@ -494,6 +499,7 @@ if sys.argv[1:] == ["writes"]:
     writes()
     print(statistics.median(writes() for _ in range(15)))
 """
+)
 
 
 def alone_cpu(
@@ -526,15 +532,12 @@ def alone_cpu(
 # meanwhile (no clients, the S3 server answers only these writes), and the two medians come from
 # one process over the same minutes: goal 4's ratio without the co-located load and without the
 # drift between processes.
-IN_PROCESS = """
-import io, statistics, sys, time
+IN_PROCESS = (
+    RENDER_ALONE
+    + """
+import io
 from project.wsgi import application
-from images_app.rendering import inspect_image, parse_spec, render, strip_metadata
-formats = ["JPEG", "PNG", "GIF", "WEBP"]
-boxes = {"thumb": 150, "thumb_retina": 300, "ipad": 1024, "ipad_retina": 2048, "ebay": 1600}
-specs = [parse_spec(name, f"max-{box}x{box}") for name, box in boxes.items()]
 token, blocks = sys.argv[1], int(sys.argv[2])
-data = sys.stdin.buffer.read()
 boundary = "loadtest-boundary-7d1c"
 body = (
     f'--{boundary}\\r\\nContent-Disposition: form-data; name="type"\\r\\n\\r\\nproduct\\r\\n'
@@ -557,12 +560,6 @@ def upload():
     if not answers[-1].startswith("200"):
         raise SystemExit(f"upload answered {answers[-1]}")
     return spent
-def render_alone():
-    start = time.process_time()
-    info = inspect_image(data, formats=formats, max_pixels=60_000_000)
-    strip_metadata(data, info.format)
-    render(data, specs, formats=formats)
-    return time.process_time() - start
 upload(), upload(), render_alone(), render_alone()  # warm: imports, connections, pools
 uploads, renders = [], []
 for _ in range(blocks):
@@ -570,6 +567,7 @@ for _ in range(blocks):
     renders += [render_alone() for _ in range(5)]
 print(statistics.median(uploads), statistics.median(renders))
 """
+)
 
 
 def filesystem_environment(env: dict[str, str], workdir: Path) -> dict[str, str]:
